@@ -1,0 +1,226 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mamori-mail/mamori/internal/daemon"
+	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/rules"
+	"github.com/mamori-mail/mamori/rules/check"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// CheckResult is one line of `mamori check --json`: a stable contract
+// (docs/check.md). Fields are only ever added.
+type CheckResult struct {
+	File    string         `json:"file"`
+	Action  string         `json:"action"`
+	Score   float64        `json:"score"`
+	Reason  string         `json:"reason"`
+	Reply   string         `json:"reply,omitempty"`
+	Symbols []check.Symbol `json:"symbols"`
+	Error   string         `json:"error,omitempty"`
+}
+
+func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("check", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	var o daemon.Options
+	commonFlags(fset, &o)
+	var (
+		asJSON                     bool
+		clientIP, helo, from, user string
+		clientHost                 string
+		rcpts                      listFlag
+	)
+	fset.BoolVar(&asJSON, "json", false, "print one JSON object per message (see docs/check.md)")
+	fset.StringVar(&clientIP, "client-ip", "", "connecting client `address` to assume (default: none, as for a local submission)")
+	fset.StringVar(&clientHost, "client-host", "unknown", "client host `name` to assume")
+	fset.StringVar(&helo, "helo", "", "HELO/EHLO `name` to assume")
+	fset.StringVar(&from, "from", "", "envelope sender `address` (default: the message's Return-Path, else From)")
+	fset.Var(&rcpts, "rcpt", "envelope recipient `address`; repeat or comma-separate (default: To and Cc)")
+	fset.StringVar(&user, "auth-user", "", "SASL login to assume, as {auth_authen}")
+	fset.Usage = func() {
+		fmt.Fprint(stderr, `Usage: mamori check [flags] FILE|DIR|- ...
+
+Judges message files offline through every stage, exactly as the daemon
+would for the same envelope, and prints the verdict and each symbol with
+its score. Directories are read recursively (Maildir, MH, folders of .eml);
+a leading mbox "From " line is skipped; - reads standard input.
+
+Exit status: 0 every message was judged; 1 some file could not be read;
+2 bad flags or configuration.
+
+Examples:
+  mamori check suspicious.eml
+  mamori check --json --client-ip 203.0.113.7 --from a@example.net Maildir/new
+
+Flags:
+`)
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fset.NArg() == 0 {
+		fmt.Fprintln(stderr, "mamori check: name at least one FILE, DIR or - (see mamori check -h)")
+		return exitUsage
+	}
+	var ip netip.Addr
+	if clientIP != "" {
+		var err error
+		if ip, err = netip.ParseAddr(clientIP); err != nil {
+			fmt.Fprintf(stderr, "mamori check: --client-ip %q is not an IP address\n", clientIP)
+			return exitUsage
+		}
+	}
+	cfg, err := daemon.LoadConfig(o)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	p, err := cfg.Build(daemon.DataDir(o.DataDir, cfg.DataDir), nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	defer p.Close()
+	f := daemon.NewFilter(p, nil, cfg.Limits.MessageTimeout.D(), nil)
+	lim := mailfile.Limits{
+		MaxHeaders: cfg.Limits.MaxHeaders, MaxHeaderSize: int64(cfg.Limits.MaxHeaderSize),
+		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), SpoolThreshold: int64(cfg.Limits.SpoolThreshold),
+		SpoolDir: cfg.Limits.SpoolDir,
+	}
+	env := envelope{ip: ip, host: clientHost, helo: helo, from: from, rcpts: rcpts, user: user}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	failed := false
+	emit := func(res CheckResult) {
+		if res.Error != "" {
+			failed = true
+		}
+		if asJSON {
+			_ = enc.Encode(res)
+			return
+		}
+		printHuman(stdout, res)
+	}
+	for _, arg := range fset.Args() {
+		if arg == "-" {
+			emit(judge(f, "-", stdin, env, lim))
+			continue
+		}
+		err := filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				emit(CheckResult{File: path, Error: err.Error()})
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			fh, err := os.Open(path)
+			if err != nil {
+				emit(CheckResult{File: path, Error: err.Error()})
+				return nil
+			}
+			defer fh.Close()
+			emit(judge(f, path, fh, env, lim))
+			return nil
+		})
+		if err != nil {
+			emit(CheckResult{File: arg, Error: err.Error()})
+		}
+	}
+	if failed {
+		return exitFailure
+	}
+	return exitOK
+}
+
+type envelope struct {
+	ip               netip.Addr
+	host, helo, from string
+	user             string
+	rcpts            []string
+}
+
+func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfile.Limits) CheckResult {
+	m, err := mailfile.Parse(r, lim)
+	if err != nil {
+		return CheckResult{File: name, Action: "", Error: err.Error(), Symbols: []check.Symbol{}}
+	}
+	defer m.Body.(io.Closer).Close()
+	m.ClientIP, m.ClientHost, m.Helo, m.AuthUser = env.ip, env.host, env.helo, env.user
+	m.Sender = env.from
+	if m.Sender == "" {
+		m.Sender = firstAddress(m.HeaderValue("Return-Path"))
+		if m.Sender == "" {
+			m.Sender = firstAddress(m.HeaderValue("From"))
+		}
+	}
+	m.Recipients = env.rcpts
+	if len(m.Recipients) == 0 {
+		for _, h := range []string{"To", "Cc"} {
+			for _, a := range addresses(m.HeaderValue(h)) {
+				m.Recipients = append(m.Recipients, a)
+			}
+		}
+	}
+	v := f.CheckMessage(m)
+	return toResult(name, v)
+}
+
+func toResult(name string, v rules.Verdict) CheckResult {
+	res := CheckResult{File: name, Action: v.Action.String(), Score: v.Score, Reason: v.Reason, Symbols: v.Symbols}
+	if res.Symbols == nil {
+		res.Symbols = []check.Symbol{}
+	}
+	if !v.Reply.IsZero() {
+		res.Reply = v.Reply.String()
+	}
+	return res
+}
+
+func printHuman(w io.Writer, r CheckResult) {
+	if r.Error != "" {
+		fmt.Fprintf(w, "%s: error: %s\n", r.File, r.Error)
+		return
+	}
+	fmt.Fprintf(w, "%s: %s (score %s)", r.File, r.Action, trimFloat(r.Score))
+	if r.Reason != "" {
+		fmt.Fprintf(w, " - %s", r.Reason)
+	}
+	if r.Reply != "" {
+		fmt.Fprintf(w, " [%s]", r.Reply)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range r.Symbols {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Name, trimFloat(s.Score), s.Detail)
+	}
+	tw.Flush()
+}
+
+func trimFloat(f float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
+}

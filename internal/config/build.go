@@ -1,0 +1,81 @@
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/mamori-mail/mamori/rules"
+	"github.com/mamori-mail/mamori/rules/check"
+)
+
+// DefaultCheckTimeout bounds a check that sets no timeout of its own.
+const DefaultCheckTimeout = 10 * time.Second
+
+// Build turns a validated configuration into a ready pipeline. On error it
+// closes whatever it had built, and the error names file and line.
+func (c *Config) Build(dataDir string, log *slog.Logger) (*rules.Pipeline, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	env := check.Env{DataDir: dataDir}
+	var entries []*rules.Entry
+	var errs []error
+	for _, reg := range check.Registered() {
+		n, configured := c.Checks[reg.Name]
+		cc, rest, err := splitCommon(&n, reg.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		on := reg.DefaultOn
+		if configured && cc.Enabled == nil {
+			on = true // naming a check's settings turns it on
+		}
+		if cc.Enabled != nil {
+			on = *cc.Enabled
+		}
+		if !on {
+			continue
+		}
+		ck, err := reg.Factory(rest, env)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e := &rules.Entry{Check: ck, Timeout: DefaultCheckTimeout, OnError: reg.FailurePolicy}
+		if cc.Timeout != 0 {
+			e.Timeout = cc.Timeout.D()
+		}
+		if cc.OnError != "" {
+			e.OnError, _ = check.ParseFailurePolicy(cc.OnError)
+		}
+		entries = append(entries, e)
+	}
+	if len(errs) > 0 {
+		for _, e := range entries {
+			_ = e.Check.Close()
+		}
+		err := errors.Join(errs...)
+		if c.File != "" {
+			err = &FileError{File: c.File, Err: err}
+		}
+		return nil, err
+	}
+	return rules.NewPipeline(entries, c.Policy(), c.Version, log.With("config", c.Version)), nil
+}
+
+// Policy returns the verdict policy the configuration describes.
+func (c *Config) Policy() rules.Policy {
+	rej, _ := check.ParseReply(c.Replies.Reject)
+	tmp, _ := check.ParseReply(c.Replies.Tempfail)
+	return rules.Policy{
+		Thresholds:     rules.Thresholds{AddHeader: c.Thresholds.AddHeader, Quarantine: c.Thresholds.Quarantine, Reject: c.Thresholds.Reject},
+		RejectReply:    rej,
+		TempfailReply:  tmp,
+		Scores:         c.Scores,
+		HeadersOnClean: c.Headers.OnClean == nil || *c.Headers.OnClean,
+		Report:         c.Headers.Report == nil || *c.Headers.Report,
+		ServerName:     c.Headers.ServerName,
+	}
+}

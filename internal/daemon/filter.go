@@ -1,0 +1,254 @@
+// Package daemon wires Mamori together: the milter session feeds the
+// message model, the live rules.Pipeline judges it, and every outcome goes
+// to the MTA, the audit trail and the metrics. The same Filter serves the
+// daemon and `mamori check`, so both judge a message identically.
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/mamori-mail/mamori/internal/audit"
+	"github.com/mamori-mail/mamori/milter"
+	"github.com/mamori-mail/mamori/rules"
+	"github.com/mamori-mail/mamori/rules/check"
+)
+
+// Filter is the milter.Handler: it holds the live pipeline, swapped whole
+// on reload.
+type Filter struct {
+	pipeline atomic.Pointer[rules.Pipeline]
+	audit    *audit.Log
+	log      *slog.Logger
+	budget   atomic.Int64 // per-stage budget for all checks, ns
+}
+
+// NewFilter returns a filter running p.
+func NewFilter(p *rules.Pipeline, a *audit.Log, budget time.Duration, log *slog.Logger) *Filter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Filter{audit: a, log: log}
+	f.pipeline.Store(p)
+	f.budget.Store(int64(budget))
+	return f
+}
+
+// Swap installs a new pipeline; messages in flight finish on the old one,
+// which closes after the last of them.
+func (f *Filter) Swap(p *rules.Pipeline, budget time.Duration) {
+	f.budget.Store(int64(budget))
+	if old := f.pipeline.Swap(p); old != nil {
+		old.Retire()
+	}
+}
+
+// Pipeline returns the live pipeline.
+func (f *Filter) Pipeline() *rules.Pipeline { return f.pipeline.Load() }
+
+// NewConnection implements milter.Handler.
+func (f *Filter) NewConnection() milter.ConnHandler { return &connFilter{f: f} }
+
+// connFilter follows one SMTP session.
+type connFilter struct {
+	f *Filter
+	// conn holds what the Connect and Helo checks found; each message starts
+	// from a copy, and a refusal found there is answered at MAIL FROM.
+	conn     rules.Transaction
+	connDeny *rules.StageOutcome
+
+	p       *rules.Pipeline // pinned from MAIL FROM to the end of the message
+	tx      rules.Transaction
+	start   time.Time
+	audited bool
+	last    rules.Verdict
+}
+
+func (c *connFilter) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Duration(c.f.budget.Load()))
+}
+
+// Stage implements milter.ConnHandler.
+func (c *connFilter) Stage(st check.Stage, m *check.Message) milter.Response {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	switch st {
+	case check.Connect, check.Helo:
+		p := c.f.pipeline.Load()
+		p.Acquire()
+		out := p.Run(ctx, m, st, &c.conn)
+		p.Release()
+		if out.Decision != nil && c.connDeny == nil {
+			c.connDeny = &out
+		}
+		return milter.Response{}
+	case check.MailFrom:
+		c.begin()
+		c.tx = c.conn.Clone()
+		if d := c.connDeny; d != nil {
+			return c.refuse(st, m, *d)
+		}
+	}
+	if c.p == nil { // a stage after a refused MAIL FROM cannot happen; be safe
+		c.begin()
+	}
+	out := c.p.Run(ctx, m, st, &c.tx)
+	if st == check.EOM {
+		return c.finish(m)
+	}
+	if out.Decision != nil && st != check.EOH {
+		return c.refuse(st, m, out)
+	}
+	return milter.Response{}
+}
+
+func (c *connFilter) begin() {
+	if c.p != nil {
+		c.p.Release()
+	}
+	c.p = c.f.pipeline.Load()
+	c.p.Acquire()
+	c.start, c.audited = time.Now(), false
+}
+
+// refuse answers a command before DATA and records it.
+func (c *connFilter) refuse(st check.Stage, m *check.Message, out rules.StageOutcome) milter.Response {
+	d := out.Decision
+	v := rules.Verdict{Action: d.Action, Reply: d.Reply, Reason: d.Reason, Decider: out.Decider, Symbols: out.Symbols}
+	c.last = v
+	rec := c.record(m, st, &v)
+	if st == check.Rcpt {
+		rec.Recipients = []string{m.Recipient()}
+	} else {
+		c.audited = true
+	}
+	rec.Event = "command"
+	c.f.audit.Write(rec)
+	messagesTotal.WithLabelValues(v.Action.String(), st.String()).Inc()
+	act := milter.Reject
+	if d.Action == check.ActTempfail {
+		act = milter.Tempfail
+	}
+	return milter.Response{Action: act, Reply: d.Reply}
+}
+
+// finish turns the verdict into the end-of-message answer.
+func (c *connFilter) finish(m *check.Message) milter.Response {
+	pol := &c.p.Policy
+	v := c.tx.Final(pol)
+	c.last = v
+	rec := c.record(m, check.EOM, &v)
+	c.f.audit.Write(rec)
+	c.audited = true
+	messagesTotal.WithLabelValues(v.Action.String(), check.EOM.String()).Inc()
+	messageDuration.Observe(time.Since(c.start).Seconds())
+	scoreHist.Observe(v.Score)
+
+	r := milter.Response{RemoveHeaders: rules.OwnHeaders}
+	r.AddHeaders = append(r.AddHeaders, v.Headers...)
+	r.AddHeaders = append(r.AddHeaders, v.StatusHeaders(pol)...)
+	switch v.Action {
+	case check.ActReject:
+		r.Action, r.Reply = milter.Reject, v.Reply
+	case check.ActTempfail:
+		r.Action, r.Reply = milter.Tempfail, v.Reply
+	case check.ActDiscard:
+		r.Action = milter.Discard
+	case check.ActQuarantine:
+		r.Action, r.QuarantineReason = milter.Quarantine, v.Reason
+	default:
+		r.Action = milter.Accept
+	}
+	return r
+}
+
+func (c *connFilter) record(m *check.Message, st check.Stage, v *rules.Verdict) *audit.Record {
+	syms := make([]audit.Symbol, len(v.Symbols))
+	for i, s := range v.Symbols {
+		syms[i] = audit.Symbol{Name: s.Name, Score: s.Score, Detail: s.Detail}
+	}
+	rec := &audit.Record{
+		Time: time.Now(), Event: "message", Stage: st.String(), QueueID: m.QueueID,
+		ClientHost: m.ClientHost, Helo: m.Helo, SASLUser: m.AuthUser, TLS: m.TLS,
+		Sender: m.Sender, Recipients: append([]string(nil), m.Recipients...),
+		MessageID: m.HeaderValue("Message-ID"), Size: m.Size, Score: v.Score,
+		Symbols: syms, Action: v.Action.String(), Reason: v.Reason, Duration: time.Since(c.start),
+	}
+	if m.ClientIP.IsValid() {
+		rec.ClientIP = m.ClientIP.String()
+	}
+	if !v.Reply.IsZero() && (v.Action == check.ActReject || v.Action == check.ActTempfail) {
+		rec.Reply = v.Reply.String()
+	}
+	if c.p != nil {
+		rec.Config = c.p.Version
+	}
+	return rec
+}
+
+// Refused implements milter.ConnHandler.
+func (c *connFilter) Refused(st check.Stage, m *check.Message, r check.Reply, why string) {
+	act := check.ActReject
+	if r.Code/100 == 4 {
+		act = check.ActTempfail
+	}
+	v := rules.Verdict{Action: act, Reply: r, Reason: why}
+	rec := c.record(m, st, &v)
+	rec.Event = "message"
+	if st == check.Rcpt {
+		rec.Event, rec.Recipients = "command", []string{m.Recipient()}
+	} else {
+		c.audited = true
+	}
+	c.f.audit.Write(rec)
+	messagesTotal.WithLabelValues(act.String(), st.String()).Inc()
+}
+
+// EndMessage implements milter.ConnHandler.
+func (c *connFilter) EndMessage(m *check.Message, aborted bool) {
+	if aborted && !c.audited && c.p != nil {
+		c.f.log.Debug("transaction aborted before end of message", "qid", m.QueueID, "mail_from", m.Sender)
+	}
+	if c.p != nil {
+		c.p.Release()
+		c.p = nil
+	}
+	c.tx.Reset()
+}
+
+// Close implements milter.ConnHandler.
+func (c *connFilter) Close() {
+	if c.p != nil {
+		c.p.Release()
+		c.p = nil
+	}
+}
+
+// CheckMessage runs every stage on a complete message, as the daemon would
+// for the same envelope, and returns the verdict. It writes no audit record
+// unless the filter has an audit log.
+func (f *Filter) CheckMessage(m *check.Message) rules.Verdict {
+	c := &connFilter{f: f}
+	defer c.Close()
+	rcpts := m.Recipients
+	m.Recipients = nil
+	for _, st := range []check.Stage{check.Connect, check.Helo, check.MailFrom} {
+		if r := c.Stage(st, m); r.Action == milter.Reject || r.Action == milter.Tempfail {
+			return c.last
+		}
+	}
+	for _, rc := range rcpts {
+		m.Recipients = append(m.Recipients, rc)
+		if r := c.Stage(check.Rcpt, m); r.Action == milter.Reject || r.Action == milter.Tempfail {
+			m.Recipients = m.Recipients[:len(m.Recipients)-1]
+		}
+	}
+	if len(m.Recipients) == 0 && len(rcpts) > 0 {
+		return rules.Verdict{Action: check.ActReject, Reason: "every recipient refused", Symbols: c.tx.Symbols()}
+	}
+	c.Stage(check.EOH, m)
+	c.Stage(check.EOM, m)
+	return c.last
+}

@@ -1,0 +1,265 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mamori-mail/mamori/internal/audit"
+	"github.com/mamori-mail/mamori/internal/config"
+	"github.com/mamori-mail/mamori/milter"
+	"github.com/mamori-mail/mamori/rules"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options are the command-line settings of `mamori serve`; each overrides
+// the configuration file.
+type Options struct {
+	ConfigPath  string
+	Listen      string
+	AdminListen string
+	DataDir     string
+	LogLevel    string
+	Stderr      io.Writer
+	// Ready, when set, is called with the bound addresses once serving.
+	Ready func(milterAddr, adminAddr string)
+}
+
+// Daemon is a running `mamori serve`.
+type Daemon struct {
+	opts   Options
+	cfg    *config.Config
+	log    *slog.Logger
+	level  *slog.LevelVar
+	audit  *audit.Log
+	filter *Filter
+	srv    *milter.Server
+	admin  *http.Server
+	data   string
+}
+
+// LoadConfig loads the configuration and applies the command-line
+// overrides, so that serve and validate judge the same thing.
+func LoadConfig(o Options) (*config.Config, error) {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	if o.Listen != "" {
+		cfg.Listen = o.Listen
+	}
+	if o.AdminListen != "" {
+		cfg.Admin.Listen = o.AdminListen
+	}
+	if o.LogLevel != "" {
+		cfg.Log.Level = o.LogLevel
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Serve runs the daemon until ctx ends or SIGTERM/SIGINT, reloading on
+// SIGHUP. It returns an error only for a failed start.
+func Serve(ctx context.Context, o Options) error {
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	cfg, err := LoadConfig(o)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{opts: o, cfg: cfg, level: new(slog.LevelVar)}
+	d.level.Set(parseLevel(cfg.Log.Level))
+	hopts := &slog.HandlerOptions{Level: d.level}
+	if cfg.Log.Format == "json" {
+		d.log = slog.New(slog.NewJSONHandler(o.Stderr, hopts))
+	} else {
+		d.log = slog.New(slog.NewTextHandler(o.Stderr, hopts))
+	}
+	d.data = DataDir(o.DataDir, cfg.DataDir)
+	if err := os.MkdirAll(d.data, 0o750); err != nil {
+		d.log.Warn("data directory not usable; embedded stores are unavailable", "data_dir", d.data, "err", err)
+	}
+	if d.audit, err = audit.Open(cfg.Audit.File); err != nil {
+		return err
+	}
+	defer d.audit.Close()
+	p, err := cfg.Build(d.data, d.log)
+	if err != nil {
+		return err
+	}
+	d.filter = NewFilter(p, d.audit, cfg.Limits.MessageTimeout.D(), d.log)
+	configLoaded(cfg)
+
+	addr, _ := milter.ParseListen(cfg.Listen)
+	ln, err := milter.Listen(addr)
+	if err != nil {
+		return err
+	}
+	d.srv = milter.NewServer(d.filter, milterLimits(cfg), d.log)
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- d.srv.Serve(ln) }()
+
+	adminAddr := ""
+	if cfg.Admin.Listen != "off" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			d.srv.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminAddr = aln.Addr().String()
+		d.admin = &http.Server{Handler: d.adminMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := d.admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	d.log.Info("mamori serving", "listen", ln.Addr().Network()+":"+ln.Addr().String(), "admin", adminAddr,
+		"config", cfg.Version, "checks", checkNames(d.filter.Pipeline()), "data_dir", d.data)
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String(), adminAddr)
+	}
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				d.Reload()
+				continue
+			}
+			d.log.Info("shutting down: draining sessions", "signal", s.String(), "drain_timeout", d.cfg.Limits.DrainTimeout.D())
+			return d.shutdown()
+		case <-ctx.Done():
+			return d.shutdown()
+		case err := <-serveErr:
+			d.shutdown()
+			return err
+		}
+	}
+}
+
+func (d *Daemon) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Limits.DrainTimeout.D())
+	defer cancel()
+	if d.admin != nil {
+		_ = d.admin.Shutdown(ctx)
+	}
+	if err := d.srv.Shutdown(ctx); err != nil {
+		d.log.Warn("drain timed out; closed remaining sessions (the MTA retries them)", "err", err)
+	}
+	d.filter.Pipeline().Close()
+	d.log.Info("mamori stopped")
+	return nil
+}
+
+// Reload re-reads the configuration and swaps in a new pipeline, or keeps
+// the old one and says why (STYLE §5). Settings bound at start (listeners,
+// limits) need a restart; a change to them is logged.
+func (d *Daemon) Reload() {
+	cfg, err := LoadConfig(d.opts)
+	if err == nil {
+		var p *rules.Pipeline
+		if p, err = cfg.Build(d.data, d.log); err == nil {
+			d.filter.Swap(p, cfg.Limits.MessageTimeout.D())
+		}
+	}
+	if err != nil {
+		reloadsTotal.WithLabelValues("failure").Inc()
+		reloadSuccess.Set(0)
+		d.log.Error("reload failed; the previous configuration keeps running", "err", err)
+		return
+	}
+	if cfg.Listen != d.cfg.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen || cfg.Limits != d.cfg.Limits || cfg.Audit.File != d.cfg.Audit.File {
+		d.log.Warn("listen, admin, audit.file and limits settings changed; they take effect at the next restart")
+	}
+	if err := d.audit.Reopen(); err != nil {
+		d.log.Error("reopening audit log failed; still writing to the old file", "err", err)
+	}
+	d.level.Set(parseLevel(cfg.Log.Level))
+	old := d.cfg
+	cfg.Listen, cfg.Admin, cfg.Limits, cfg.Audit = old.Listen, old.Admin, old.Limits, old.Audit
+	d.cfg = cfg
+	configLoaded(cfg)
+	reloadsTotal.WithLabelValues("success").Inc()
+	d.log.Info("configuration reloaded", "config", cfg.Version, "checks", checkNames(d.filter.Pipeline()))
+}
+
+func configLoaded(cfg *config.Config) {
+	configInfo.Reset()
+	configInfo.WithLabelValues(cfg.Version).Set(1)
+	reloadSuccess.Set(1)
+	reloadTime.SetToCurrentTime()
+}
+
+func checkNames(p *rules.Pipeline) []string {
+	var out []string
+	for _, e := range p.Checks() {
+		out = append(out, e.Check.Name())
+	}
+	return out
+}
+
+func milterLimits(cfg *config.Config) milter.Limits {
+	l := cfg.Limits
+	return milter.Limits{
+		MaxSessions: l.MaxSessions, MaxMessageSize: int64(l.MaxMessageSize), SpoolThreshold: int64(l.SpoolThreshold),
+		SpoolDir: l.SpoolDir, MaxHeaders: l.MaxHeaders, MaxHeaderSize: int64(l.MaxHeaderSize),
+		MaxRecipients: l.MaxRecipients, ReadTimeout: l.ReadTimeout.D(),
+	}
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
+}
+
+func (d *Daemon) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		p := d.filter.Pipeline()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "config": p.Version, "checks": checkNames(p)})
+	})
+	return mux
+}
+
+// DataDir picks the data directory: the flag, then MAMORI_DATA_DIR, then
+// the configuration, then /var/lib/mamori for root or the XDG data
+// directory for other users.
+func DataDir(flag, configured string) string {
+	switch {
+	case flag != "":
+		return flag
+	case os.Getenv("MAMORI_DATA_DIR") != "":
+		return os.Getenv("MAMORI_DATA_DIR")
+	case configured != "":
+		return configured
+	case os.Geteuid() == 0:
+		return "/var/lib/mamori"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "mamori")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "mamori")
+	}
+	return filepath.Join(os.TempDir(), "mamori")
+}

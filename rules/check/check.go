@@ -1,0 +1,173 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Stage is a point of the SMTP transaction at which checks run.
+type Stage uint8
+
+// The stages, in transaction order. Connect and Helo facts are known from
+// MailFrom on; a check that needs only the client runs at MailFrom so that a
+// refusal lands on MAIL FROM, the way Postfix delays its own rejects
+// (smtpd_delay_reject) and clients handle best.
+const (
+	Connect Stage = iota
+	Helo
+	MailFrom
+	Rcpt
+	EOH
+	EOM
+	numStages
+)
+
+var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "eoh", "eom"}
+
+func (s Stage) String() string {
+	if int(s) < len(stageNames) {
+		return stageNames[s]
+	}
+	return fmt.Sprintf("stage(%d)", s)
+}
+
+// StageMask is a set of stages.
+type StageMask uint8
+
+// Has reports whether st is in the set.
+func (m StageMask) Has(st Stage) bool { return m&(1<<st) != 0 }
+
+// Stages builds a StageMask.
+func Stages(st ...Stage) StageMask {
+	var m StageMask
+	for _, s := range st {
+		m |= 1 << s
+	}
+	return m
+}
+
+// Check is one family of tests. See the package documentation for the
+// contract; Run must honour ctx, which carries the check's own deadline.
+type Check interface {
+	Name() string
+	Stages() StageMask
+	Run(ctx context.Context, m *Message, st Stage) (Result, error)
+	Close() error
+}
+
+// Prioritized is implemented by checks that must run before others of the
+// same stage. Lower runs first; the default is 100. Checks of one priority run
+// concurrently; the engine stops before the next priority group once the
+// verdict is certain (an allow-list hit or a hard rejection).
+type Prioritized interface {
+	Priority() int
+}
+
+// DefaultPriority is the priority of checks that do not say.
+const DefaultPriority = 100
+
+// PriorityOf returns c's priority.
+func PriorityOf(c Check) int {
+	if p, ok := c.(Prioritized); ok {
+		return p.Priority()
+	}
+	return DefaultPriority
+}
+
+// Env is what a factory may use to build a check. It carries no network
+// clients: a factory must not do I/O (STYLE §4); checks dial lazily.
+type Env struct {
+	// DataDir is the directory for embedded stores (classifier tokens,
+	// quarantine); a factory may derive paths from it but not create them.
+	DataDir string
+}
+
+// Factory decodes a check's configuration node and returns a ready check. A
+// nil node means the check is enabled with its defaults. Decode with
+// DecodeStrict so that an unknown key is an error with its line.
+type Factory func(node *yaml.Node, env Env) (Check, error)
+
+// Registration describes one check family.
+type Registration struct {
+	Name    string
+	Factory Factory
+	// DefaultOn means the check runs when the configuration does not mention
+	// it (the embedded defaults). Checks needing a server (clamd, Redis) are
+	// off until configured.
+	DefaultOn bool
+	// FailurePolicy is the default for the check's on_error setting.
+	FailurePolicy FailurePolicy
+}
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Registration{}
+)
+
+// Register adds a check family. It is meant for init functions and panics on
+// a duplicate name: two families claiming one name is a build mistake.
+func Register(r Registration) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if r.Name == "" || r.Factory == nil {
+		panic("check: Register needs a name and a factory")
+	}
+	if _, dup := registry[r.Name]; dup {
+		panic("check: duplicate registration of " + r.Name)
+	}
+	registry[r.Name] = r
+}
+
+// Lookup returns the registration for name.
+func Lookup(name string) (Registration, bool) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	r, ok := registry[name]
+	return r, ok
+}
+
+// Registered returns every registration sorted by name.
+func Registered() []Registration {
+	regMu.Lock()
+	defer regMu.Unlock()
+	out := make([]Registration, 0, len(registry))
+	for _, r := range registry {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// FailurePolicy says what a check's failure (error, timeout, panic) means.
+type FailurePolicy uint8
+
+const (
+	// FailContinue scores the failure symbol and goes on: right for spam
+	// signals, where a missing signal only weakens the score.
+	FailContinue FailurePolicy = iota
+	// FailTempfail answers 451 so the sender retries later: right for malware
+	// scanning, where going on would deliver unscanned mail.
+	FailTempfail
+)
+
+func (p FailurePolicy) String() string {
+	if p == FailTempfail {
+		return "tempfail"
+	}
+	return "continue"
+}
+
+// ParseFailurePolicy reads the on_error setting.
+func ParseFailurePolicy(s string) (FailurePolicy, error) {
+	switch s {
+	case "continue", "accept":
+		return FailContinue, nil
+	case "tempfail":
+		return FailTempfail, nil
+	}
+	return 0, fmt.Errorf("on_error must be tempfail or continue, not %q", s)
+}

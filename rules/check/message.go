@@ -1,0 +1,133 @@
+package check
+
+import (
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// Header is one header field as received: Raw holds the exact bytes after the
+// colon up to (not including) the final CRLF, folds as CRLF plus the original
+// white space, so that DKIM can see what the sender signed.
+type Header struct {
+	Name string
+	Raw  string
+}
+
+// Value returns the unfolded value without leading and trailing white space
+// (RFC 5322 §2.2.3). It does not decode RFC 2047 words.
+func (h Header) Value() string {
+	v := h.Raw
+	if strings.IndexByte(v, '\n') >= 0 {
+		v = strings.NewReplacer("\r\n", "", "\n", "").Replace(v)
+	}
+	return strings.TrimSpace(v)
+}
+
+// Body is the message body, spooled in memory or on disk. ReadAt and Size let
+// several checks read it at once without copies.
+type Body interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// Message is everything known about one SMTP transaction. The engine fills it
+// stage by stage; checks only read it, except State.
+type Message struct {
+	// Connection facts.
+	ClientIP   netip.Addr // invalid for a local (unix or pickup) submission
+	ClientHost string     // verified PTR name, or "unknown"
+	ClientPort uint16
+	Helo       string
+	TLS        string // TLS version, "" when the session is not encrypted
+	// AuthUser is the SASL login ({auth_authen}); "" when not authenticated.
+	AuthUser string
+	// QueueID is the MTA's queue id ({i}); Postfix sends it only from DATA on.
+	QueueID string
+
+	// Envelope.
+	Sender     string   // MAIL FROM address without brackets; "" for the null sender
+	Recipients []string // accepted RCPT TO addresses so far, in order
+
+	// Content, from EOH on (headers) and at Body (body).
+	Headers []Header
+	Body    Body
+	// Size is the message size in bytes as received (headers + body).
+	Size int64
+
+	// Macros holds the latest value of every macro the MTA sent during the
+	// connection and transaction.
+	Macros map[string]string
+
+	// Truncated is set when limits cut the message short (too many headers,
+	// oversize); checks see what was kept.
+	Truncated string
+
+	// State lets a check carry facts between its stages (keyed by check
+	// name); the engine never reads it.
+	stateMu sync.Mutex
+	state   map[string]any
+}
+
+// Recipient returns the latest recipient (the one being checked at Rcpt).
+func (m *Message) Recipient() string {
+	if len(m.Recipients) == 0 {
+		return ""
+	}
+	return m.Recipients[len(m.Recipients)-1]
+}
+
+// Header returns the first header named name (case-insensitive) and whether
+// there was one.
+func (m *Message) Header(name string) (Header, bool) {
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, name) {
+			return h, true
+		}
+	}
+	return Header{}, false
+}
+
+// HeaderValue returns the unfolded value of the first header named name.
+func (m *Message) HeaderValue(name string) string {
+	h, _ := m.Header(name)
+	return h.Value()
+}
+
+// BodyReader returns a fresh reader over the whole body.
+func (m *Message) BodyReader() io.Reader {
+	if m.Body == nil {
+		return strings.NewReader("")
+	}
+	return io.NewSectionReader(m.Body, 0, m.Body.Size())
+}
+
+// SetState stores v for the check named key.
+func (m *Message) SetState(key string, v any) {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	if m.state == nil {
+		m.state = map[string]any{}
+	}
+	m.state[key] = v
+}
+
+// GetState returns what SetState stored for key.
+func (m *Message) GetState(key string) any {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	return m.state[key]
+}
+
+// SenderDomain returns the domain of the envelope sender, lower-cased.
+func (m *Message) SenderDomain() string { return Domain(m.Sender) }
+
+// Domain returns the lower-cased domain part of an address ("" if none).
+func Domain(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
+}
