@@ -15,7 +15,7 @@ import (
 // answers from a table.
 type recorder struct {
 	mu       sync.Mutex
-	messages []check.Message // snapshot at EOM
+	messages []*check.Message // snapshot at EOM
 	refused  []string
 	ended    int
 	answer   func(st check.Stage, m *check.Message) Response
@@ -26,13 +26,14 @@ func (r *recorder) NewConnection() ConnHandler { return r }
 func (r *recorder) Stage(st check.Stage, m *check.Message) Response {
 	if st == check.EOM {
 		r.mu.Lock()
-		cp := *m
-		cp.Headers = append([]check.Header(nil), m.Headers...)
-		cp.Recipients = append([]string(nil), m.Recipients...)
 		body := make([]byte, m.Body.Size())
 		m.Body.ReadAt(body, 0)
-		cp.Macros = map[string]string{"body": string(body), "qid": m.QueueID}
-		r.messages = append(r.messages, cp)
+		r.messages = append(r.messages, &check.Message{
+			ClientIP: m.ClientIP, ClientHost: m.ClientHost, Helo: m.Helo, AuthUser: m.AuthUser,
+			Sender: m.Sender, Recipients: append([]string(nil), m.Recipients...),
+			Headers: append([]check.Header(nil), m.Headers...),
+			Macros:  map[string]string{"body": string(body), "qid": m.QueueID},
+		})
 		r.mu.Unlock()
 	}
 	if r.answer != nil {
@@ -47,7 +48,7 @@ func (r *recorder) Refused(st check.Stage, m *check.Message, rep check.Reply, wh
 	r.mu.Unlock()
 }
 func (r *recorder) EndMessage(*check.Message, bool) { r.mu.Lock(); r.ended++; r.mu.Unlock() }
-func (r *recorder) Close()                         {}
+func (r *recorder) Close()                          {}
 
 var testLimits = Limits{
 	MaxSessions: 4, MaxMessageSize: 64 << 10, SpoolThreshold: 1 << 10, MaxHeaders: 20,

@@ -218,7 +218,7 @@ func (c *Config) parse(data []byte) error {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file means the defaults
 		}
-		return &check.ConfigError{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return check.LineError(err.Error(), "")
 	}
 	c.root = &root
 	return check.DecodeStrict(&root, c, "")

@@ -92,9 +92,6 @@ func Parse(r io.Reader, lim Limits) (*check.Message, error) {
 	if _, err := io.Copy(w, br); err != nil {
 		return fail(err)
 	}
-	if err := w.flush(); err != nil {
-		return fail(err)
-	}
 	m.Size = hdrBytes + sp.Size()
 	return m, nil
 }
@@ -155,4 +152,4 @@ func (c *crlfWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *crlfWriter) flush() error { return nil }
+

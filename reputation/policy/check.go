@@ -202,8 +202,25 @@ func (c *Checker) Run(_ context.Context, m *check.Message, st check.Stage) (chec
 func apply(res *check.Result, e Entry) {
 	res.Add(e.Symbol, e.Score, e.Describe())
 	if e.Action != check.ActNone {
-		res.Decision = &check.Decision{Action: e.Action, Reply: e.Reply, Reason: "policy " + e.Describe()}
+		reply := e.Reply
+		if reply.IsZero() {
+			reply = defaultReply(e)
+		}
+		res.Decision = &check.Decision{Action: e.Action, Reply: reply, Reason: "policy " + e.Describe()}
 	}
+}
+
+// defaultReply says which part of the envelope was refused, the way
+// Postfix's access tables do, without naming the list entry.
+func defaultReply(e Entry) check.Reply {
+	what := [...]string{"Sender", "Sender", "Client", "Recipient"}[e.Kind]
+	switch e.Action {
+	case check.ActReject:
+		return check.Reply{Code: 550, Status: "5.7.1", Text: what + " rejected by local policy"}
+	case check.ActTempfail:
+		return check.Reply{Code: 450, Status: "4.7.1", Text: what + " temporarily refused by local policy"}
+	}
+	return check.Reply{}
 }
 
 // Close implements check.Check.

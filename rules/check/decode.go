@@ -56,24 +56,31 @@ func DecodeStrict(node *yaml.Node, out any, path string) error {
 	return nil
 }
 
-// typeErrors turns yaml.v3's "line N: cannot unmarshal ..." list into
-// ConfigErrors so that callers see one format.
+// typeErrors turns yaml.v3's "line N: cannot unmarshal ..." list (and the
+// errors of our own unmarshalers, which use the same form) into
+// ConfigErrors, so that callers see one format.
 func typeErrors(err error, path string) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return &ConfigError{Path: path, Msg: err.Error()}
+		return LineError(err.Error(), path)
 	}
 	errs := make([]error, 0, len(te.Errors))
 	for _, s := range te.Errors {
-		var line int
-		if _, e := fmt.Sscanf(s, "line %d:", &line); e == nil {
-			if _, rest, ok := strings.Cut(s, ": "); ok {
-				s = rest
-			}
-		}
-		errs = append(errs, &ConfigError{Line: line, Path: path, Msg: s})
+		errs = append(errs, LineError(s, path))
 	}
 	return errors.Join(errs...)
+}
+
+// LineError parses yaml.v3's "yaml: line N: msg" form into a ConfigError.
+func LineError(s, path string) *ConfigError {
+	s = strings.TrimPrefix(s, "yaml: ")
+	var line int
+	if _, err := fmt.Sscanf(s, "line %d:", &line); err == nil {
+		if _, rest, ok := strings.Cut(s, ": "); ok {
+			s = rest
+		}
+	}
+	return &ConfigError{Line: line, Path: path, Msg: s}
 }
 
 // yamlNodeType marks fields that keep a subtree undecoded, for sections whose
