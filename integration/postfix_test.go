@@ -255,3 +255,34 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestPostfixSIGTERMDrains stops Mamori while an SMTP session is open: the
+// open session is still filtered to its end, then the daemon exits.
+func TestPostfixSIGTERMDrains(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, denyConfig)
+	c := harness.DialSMTP(t, s.postfix.SMTPAddr, "drain.example")
+	if res := c.Send("alice@example.net", []string{"bob@example.org"}, message("before")); !res.OK() {
+		t.Fatal(res)
+	}
+	done := make(chan struct{})
+	go func() { s.mamori.Stop(t); close(done) }()
+	s.mamori.WaitLog(t, "draining sessions", 10*time.Second)
+	if res := c.Send("alice@example.net", []string{"bob@example.org"}, message("during drain")); !res.OK() {
+		t.Fatalf("message on a session open at SIGTERM: %v", res)
+	}
+	if s.mamori.Exited() {
+		t.Fatal("mamori exited with a session still open")
+	}
+	c.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("mamori did not exit after the last session closed")
+	}
+	for _, m := range s.sink.WaitCount(t, 2, 20*time.Second) {
+		if v, _ := m.Header("X-Mamori-Verdict"); v != "accept" {
+			t.Errorf("message not filtered: X-Mamori-Verdict %q", v)
+		}
+	}
+}

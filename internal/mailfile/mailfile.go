@@ -151,5 +151,3 @@ func (c *crlfWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-

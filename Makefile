@@ -1,0 +1,30 @@
+# Conventional targets; scripts/test.sh is the one CI and the README use.
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: build test test-race check fuzz test-integration fmt bench
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/mamori ./cmd/mamori
+
+test:
+	scripts/test.sh
+
+test-race:
+	$(GO) test -race ./milter/ ./rules/... ./internal/... ./reputation/...
+
+check:
+	gofmt -l . | (! grep .) && $(GO) vet ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/mailfile/
+	$(GO) test -run '^$$' -fuzz FuzzIntake -fuzztime 60s ./milter/
+
+test-integration:
+	$(GO) test -count=1 ./integration/...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./milter/ ./rules/

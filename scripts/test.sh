@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# test.sh installs what the tests need (Debian packages, Go modules) and
+# runs the whole suite: unit tests, integration tests against real Postfix
+# and Sendmail, and a short run of every fuzz target. It is what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+
+bash scripts/install-test-deps.sh
+
+echo "== gofmt / go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+echo "== unit and integration tests"
+go test -count=1 -shuffle=on ./...
+
+echo "== race detector on the concurrent core"
+go test -count=1 -race ./milter/ ./rules/... ./internal/... ./reputation/...
+
+echo "== fuzz targets (brief)"
+fuzztime=${MAMORI_FUZZTIME:-10s}
+for target in "FuzzParse ./internal/mailfile/" "FuzzIntake ./milter/"; do
+	set -- $target
+	go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2"
+done
+echo "all tests passed"
