@@ -17,8 +17,8 @@ check:
 	gofmt -l . | (! grep .) && $(GO) vet ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/mailfile/
-	$(GO) test -run '^$$' -fuzz FuzzIntake -fuzztime 60s ./milter/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 5s ./internal/mailfile/
+	$(GO) test -run '^$$' -fuzz FuzzIntake -fuzztime 60s -fuzzminimizetime 5s ./milter/
 
 test-integration:
 	$(GO) test -count=1 ./integration/...

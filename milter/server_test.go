@@ -179,6 +179,8 @@ func TestSessionRepliesAndModifications(t *testing.T) {
 			return Response{Action: Reject, Reply: check.Reply{Code: 550, Status: "5.7.1", Text: "100% denied\r\nsecond line"}}
 		case st == check.Rcpt && m.Recipient() == "nobody@example.org":
 			return Response{Action: Reject, Reply: check.Reply{Code: 550, Status: "5.1.1", Text: "no"}}
+		case st == check.EOM && m.Sender == "drop@example.net":
+			return Response{Action: Discard}
 		case st == check.EOM && m.Sender == "hold@example.net":
 			return Response{Action: Quarantine, QuarantineReason: "spam", RemoveHeaders: []string{"X-Spam-Flag"},
 				AddHeaders: []check.HeaderField{{Name: "X-Spam-Flag", Value: "YES"}}}
@@ -205,6 +207,9 @@ func TestSessionRepliesAndModifications(t *testing.T) {
 	act, _ = m.send("ok@example.net", []string{"nobody@example.org", "x@example.org"}, nil, "body\r\n")
 	if act.Type != gomilter.ActionAccept {
 		t.Fatalf("refused recipient must leave the message with one recipient: %+v", act)
+	}
+	if act, _ := m.send("drop@example.net", []string{"x@example.org"}, nil, "b\r\n"); act.Type != gomilter.ActionDiscard {
+		t.Fatalf("discard: %+v", act)
 	}
 	act, mods := m.send("hold@example.net", []string{"x@example.org"}, [][2]string{{"X-Spam-Flag", " NO"}, {"X-Spam-Flag", " NO"}}, "body\r\n")
 	if act.Type != gomilter.ActionAccept {

@@ -30,8 +30,8 @@ type PostfixOptions struct {
 	// does when the milter is unreachable or times out; "" means "tempfail".
 	DefaultAction string
 	// NextHop is the "127.0.0.1:port" every message is relayed to. If it is
-	// empty, Sink's address is used; if both are empty, mail stays deferred
-	// in the queue.
+	// empty, Sink's address is used; one of the two is required. To keep
+	// mail in the queue, point NextHop at a port where nothing listens.
 	NextHop string
 	// Sink, if set, is the next hop unless NextHop says otherwise, and its
 	// WaitCount prints this instance's log when it times out.
@@ -131,10 +131,21 @@ func StartPostfix(t testing.TB, opt PostfixOptions) *Postfix {
 		t.Fatalf("harness: %v", err)
 	}
 	maps.Copy(p.main, opt.Main)
-	if err := p.writeConfig(); err != nil {
-		t.Fatalf("harness: write postfix config: %v", err)
-	}
-	if out, err := p.run(time.Minute, nil, "postfix", "-c", p.ConfigDir, "start"); err != nil {
+	// Another process can take the port between FreePort and the master's
+	// bind; the master then exits at once, and a new port fixes it.
+	for attempt := 1; ; attempt++ {
+		if err := p.writeConfig(); err != nil {
+			t.Fatalf("harness: write postfix config: %v", err)
+		}
+		out, err := p.run(time.Minute, nil, "postfix", "-c", p.ConfigDir, "start")
+		if err == nil {
+			break
+		}
+		if attempt < 3 && strings.Contains(p.Log(), "Address already in use") {
+			t.Logf("harness: postfix smtpd port %s was taken; trying another", p.SMTPAddr)
+			p.SMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+			continue
+		}
 		p.fatalf(t, "postfix start: %v\n%s", err, out)
 	}
 	if opt.Sink != nil {
@@ -278,15 +289,11 @@ func baseMain(p *Postfix, opt PostfixOptions) (map[string]string, error) {
 	if next == "" && opt.Sink != nil {
 		next = opt.Sink.Addr()
 	}
-	if next == "" {
-		m["default_transport"] = "retry:harness: no next hop configured"
-	} else {
-		host, port, err := net.SplitHostPort(next)
-		if err != nil {
-			return nil, fmt.Errorf("next hop %q: %w", next, err)
-		}
-		m["relayhost"] = "[" + host + "]:" + port
+	host, port, err := net.SplitHostPort(next)
+	if err != nil {
+		return nil, fmt.Errorf("postfix options: NextHop or Sink must give the relay address: %q: %w", next, err)
 	}
+	m["relayhost"] = "[" + host + "]:" + port
 	return m, nil
 }
 
@@ -319,6 +326,11 @@ var masterServices = []string{
 
 // writeConfig writes main.cf and master.cf. Each file is written to a
 // temporary name and renamed, so a reload never sees half a file.
+//
+// The files are then dated an hour back. Postfix takes a main.cf modified
+// within the last second or two for one still being edited: every program
+// and daemon that reads it sleeps 300 ms and reads again until it is older,
+// which made each fresh instance take two seconds to start.
 func (p *Postfix) writeConfig() error {
 	var mainCF strings.Builder
 	mainCF.WriteString("# Written by the Mamori integration harness.\n")
@@ -334,6 +346,10 @@ func (p *Postfix) writeConfig() error {
 	for name, text := range map[string]string{"main.cf": mainCF.String(), "master.cf": masterCF.String()} {
 		path := filepath.Join(p.ConfigDir, name)
 		if err := os.WriteFile(path+".tmp", []byte(text), 0o644); err != nil {
+			return err
+		}
+		past := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(path+".tmp", past, past); err != nil {
 			return err
 		}
 		if err := os.Rename(path+".tmp", path); err != nil {

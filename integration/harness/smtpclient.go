@@ -38,10 +38,11 @@ func (r SMTPResult) OK() bool { return r.Code >= 200 && r.Code < 300 }
 // or "" if the reply does not name one.
 func (r SMTPResult) QueueID() string {
 	_, id, ok := strings.Cut(r.Text, "queued as ")
-	if !ok {
+	fields := strings.Fields(id)
+	if !ok || len(fields) == 0 {
 		return ""
 	}
-	return strings.Fields(id + " ")[0]
+	return fields[0]
 }
 
 // String formats the result for failure messages.

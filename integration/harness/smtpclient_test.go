@@ -78,9 +78,6 @@ func TestReplyParsing(t *testing.T) {
 		client.Close()
 		server.Close()
 	}
-	if id := (SMTPResult{Text: "Ok: queued as 4ABC"}).QueueID(); id != "4ABC" {
-		t.Errorf("QueueID = %q", id)
-	}
 }
 
 func TestSMTPConnRecoversAfterReject(t *testing.T) {
@@ -99,4 +96,17 @@ func TestSMTPConnRecoversAfterReject(t *testing.T) {
 		t.Errorf("after reject: %v", res)
 	}
 	sink.WaitCount(t, 1, time.Second)
+}
+
+func TestQueueID(t *testing.T) {
+	for text, want := range map[string]string{
+		"Ok: queued as 4ABC":     "4ABC",
+		"Ok: queued as 4ABC foo": "4ABC",
+		"Ok: queued as ":         "",
+		"Ok":                     "",
+	} {
+		if got := (SMTPResult{Text: text}).QueueID(); got != want {
+			t.Errorf("QueueID(%q) = %q, want %q", text, got, want)
+		}
+	}
 }

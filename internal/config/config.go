@@ -101,7 +101,9 @@ type Limits struct {
 	// ReadTimeout drops a milter connection silent for this long. Keep it
 	// above Postfix's smtpd_timeout (300s), which bounds SMTP client pauses.
 	ReadTimeout Duration `yaml:"read_timeout"`
-	// MessageTimeout is the budget for all checks of one stage of a message.
+	// MessageTimeout is the time all checks of one message may use, summed
+	// over its stages (the client's own pauses do not count). A check still
+	// running when it is spent times out and its on_error applies.
 	MessageTimeout Duration `yaml:"message_timeout"`
 	// DrainTimeout is how long SIGTERM waits for sessions to finish.
 	DrainTimeout Duration `yaml:"drain_timeout"`

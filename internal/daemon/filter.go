@@ -59,21 +59,32 @@ type connFilter struct {
 	conn     rules.Transaction
 	connDeny *rules.StageOutcome
 
-	p       *rules.Pipeline // pinned from MAIL FROM to the end of the message
-	tx      rules.Transaction
-	start   time.Time
+	p     *rules.Pipeline // pinned from MAIL FROM to the end of the message
+	tx    rules.Transaction
+	start time.Time
+	// spent is the time checks of this message have used so far: the
+	// budget covers check work across all stages, not the client's pauses.
+	spent   time.Duration
 	audited bool
 	last    rules.Verdict
 }
 
+// ctx returns the context for one stage's checks: what is left of the
+// message's budget (limits.message_timeout).
 func (c *connFilter) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), time.Duration(c.f.budget.Load()))
+	left := time.Duration(c.f.budget.Load()) - c.spent
+	return context.WithTimeout(context.Background(), max(left, 0))
 }
 
 // Stage implements milter.ConnHandler.
 func (c *connFilter) Stage(st check.Stage, m *check.Message) milter.Response {
+	if st == check.MailFrom {
+		c.spent = 0
+	}
 	ctx, cancel := c.ctx()
 	defer cancel()
+	t0 := time.Now()
+	defer func() { c.spent += time.Since(t0) }()
 	switch st {
 	case check.Connect, check.Helo:
 		p := c.f.pipeline.Load()

@@ -172,6 +172,11 @@ func (d *Daemon) shutdown() error {
 // the old one and says why (STYLE §5). Settings bound at start (listeners,
 // limits) need a restart; a change to them is logged.
 func (d *Daemon) Reload() {
+	// Reopen first: log rotation sends SIGHUP whatever state the
+	// configuration file is in.
+	if err := d.audit.Reopen(); err != nil {
+		d.log.Error("reopening audit log failed; still writing to the old file", "err", err)
+	}
 	cfg, err := LoadConfig(d.opts)
 	if err == nil {
 		var p *rules.Pipeline
@@ -187,9 +192,6 @@ func (d *Daemon) Reload() {
 	}
 	if cfg.Listen != d.cfg.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen || cfg.Limits != d.cfg.Limits || cfg.Audit.File != d.cfg.Audit.File {
 		d.log.Warn("listen, admin, audit.file and limits settings changed; they take effect at the next restart")
-	}
-	if err := d.audit.Reopen(); err != nil {
-		d.log.Error("reopening audit log failed; still writing to the old file", "err", err)
 	}
 	d.level.Set(parseLevel(cfg.Log.Level))
 	old := d.cfg

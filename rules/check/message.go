@@ -60,12 +60,8 @@ type Message struct {
 	// connection and transaction.
 	Macros map[string]string
 
-	// Truncated is set when limits cut the message short (too many headers,
-	// oversize); checks see what was kept.
-	Truncated string
-
-	// State lets a check carry facts between its stages (keyed by check
-	// name); the engine never reads it.
+	// state holds what checks keep between stages (SetState, keyed by
+	// check name); the engine never reads it.
 	stateMu sync.Mutex
 	state   map[string]any
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader("From: a@b.example\nTo: c@d.example\nSubject: stdin\n\nhi\n"), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckJSONContract(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "m.yaml")
+	os.WriteFile(cfg, []byte("checks:\n  policy:\n    entries:\n      - {sender: bad@spam.example, action: reject}\n      - {sender: held@x.example, action: quarantine}\n"), 0o644)
+	mail := func(name, from string) string {
+		p := filepath.Join(dir, "mail", name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("From "+from+" Thu Jan  1 00:00:00 2002\nFrom: "+from+"\nTo: you@example.org\nSubject: t\n\nbody\n"), 0o644)
+		return p
+	}
+	mail("1.eml", "bad@spam.example")
+	mail("2.eml", "held@x.example")
+	mail("3.eml", "fine@example.net")
+	code, out, stderr := runCmd(t, "check", "--json", "--config", cfg, filepath.Join(dir, "mail"), "-")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 4 JSON lines, got:\n%s", out)
+	}
+	want := []string{"reject", "quarantine", "accept", "accept"}
+	for i, l := range lines {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("line %d not JSON: %s", i, l)
+		}
+		for _, k := range []string{"file", "action", "score", "reason", "symbols"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("line %d lacks %q: %s", i, k, l)
+			}
+		}
+		if r["action"] != want[i] {
+			t.Errorf("line %d action %v, want %s", i, r["action"], want[i])
+		}
+	}
+	if !strings.Contains(lines[0], `"name":"POLICY_REJECT_SENDER"`) || !strings.Contains(lines[0], `"reply":"550 5.7.1 Sender rejected by local policy"`) {
+		t.Errorf("reject line: %s", lines[0])
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	if code, _, _ := runCmd(t); code != exitUsage {
+		t.Errorf("no command: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, _ := runCmd(t, "frobnicate"); code != exitUsage {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if code, _, _ := runCmd(t, "check"); code != exitUsage {
+		t.Errorf("check without files: exit %d", code)
+	}
+	if code, _, _ := runCmd(t, "check", "--client-ip", "nope", "-"); code != exitUsage {
+		t.Errorf("bad --client-ip: exit %d", code)
+	}
+	if code, out, _ := runCmd(t, "check", "/nonexistent/file"); code != exitFailure || !strings.Contains(out, "error") {
+		t.Errorf("unreadable file: exit %d, out %q", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("lisen: x\n"), 0o644)
+	if code, _, stderr := runCmd(t, "validate", "--config", bad); code != exitUsage || !strings.Contains(stderr, "bad.yaml:1: lisen: unknown field") {
+		t.Errorf("invalid config: exit %d, %q", code, stderr)
+	}
+	if code, out, _ := runCmd(t, "validate"); code != exitOK || !strings.Contains(out, "embedded defaults: ok") {
+		t.Errorf("validate defaults: exit %d %q", code, out)
+	}
+}
