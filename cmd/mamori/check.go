@@ -94,14 +94,8 @@ Flags:
 			return exitUsage
 		}
 	}
-	cfg, err := daemon.LoadConfig(o)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	p, err := cfg.Build(daemon.DataDir(o.DataDir, cfg.DataDir), nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, p, ok := loadPipeline(o, stderr)
+	if !ok {
 		return exitUsage
 	}
 	defer p.Close()

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mamori-mail/mamori/internal/config"
 	"github.com/mamori-mail/mamori/internal/daemon"
+	"github.com/mamori-mail/mamori/rules"
 )
 
 // commonFlags are shared by serve, check and validate.
@@ -66,14 +68,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := daemon.LoadConfig(o)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	p, err := cfg.Build(daemon.DataDir(o.DataDir, cfg.DataDir), nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, p, ok := loadPipeline(o, stderr)
+	if !ok {
 		return exitUsage
 	}
 	p.Close()
@@ -83,4 +79,20 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok (version %s, checks: %v)\n", src, cfg.Version, len(p.Checks()))
 	return exitOK
+}
+
+// loadPipeline loads the configuration and builds every check as serve
+// would, printing every error (file:line: field: problem) on failure.
+func loadPipeline(o daemon.Options, stderr io.Writer) (*config.Config, *rules.Pipeline, bool) {
+	cfg, err := daemon.LoadConfig(o)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, false
+	}
+	p, err := cfg.Build(daemon.DataDir(o.DataDir, cfg.DataDir), nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, false
+	}
+	return cfg, p, true
 }
