@@ -223,17 +223,12 @@ func (m *Mamori) Audit(t testing.TB) []map[string]any {
 // WaitAudit waits for at least n audit records.
 func (m *Mamori) WaitAudit(t testing.TB, n int, timeout time.Duration) []map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	return pollUntil(t, timeout, func() ([]map[string]any, bool) {
 		recs := m.Audit(t)
-		if len(recs) >= n {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d audit records after %v, want %d:\n%v", len(recs), timeout, n, recs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return recs, len(recs) >= n
+	}, func(recs []map[string]any) string {
+		return fmt.Sprintf("%d audit records after %v, want %d:\n%v", len(recs), timeout, n, recs)
+	})
 }
 
 // PeakRSS returns the process's peak resident set size in bytes (VmHWM).

@@ -610,17 +610,12 @@ func (s *Sendmail) queueIDs(kind string) ([]string, error) {
 // returns their queue ids; it fails the test after timeout.
 func (s *Sendmail) WaitQuarantined(t testing.TB, n int, timeout time.Duration) []string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	return pollUntil(t, timeout, func() ([]string, bool) {
 		ids := s.Quarantined(t)
-		if len(ids) >= n {
-			return ids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("harness: sendmail: %d quarantined after %v, want %d\n%s", len(ids), timeout, n, s.diagnostics())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ids, len(ids) >= n
+	}, func(ids []string) string {
+		return fmt.Sprintf("harness: sendmail: %d quarantined after %v, want %d\n%s", len(ids), timeout, n, s.diagnostics())
+	})
 }
 
 // Release takes the quarantined message id out of the quarantine
