@@ -701,29 +701,10 @@ func smProcsInNamespace(ns string) []int {
 	if ns == "" {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		link, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns/pid"))
-		if err != nil || link != ns {
-			continue
-		}
-		// Zombies still show the namespace until their parent reaps them.
-		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
-			if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-				continue
-			}
-		}
-		pids = append(pids, pid)
-	}
-	return pids
+	return livePIDs(func(dir string) bool {
+		link, err := os.Readlink(filepath.Join(dir, "ns/pid"))
+		return err == nil && link == ns
+	})
 }
 
 // NamespaceProcs returns the host PIDs of the processes still running in
