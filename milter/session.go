@@ -279,6 +279,7 @@ func (s *session) Cleanup(gomilter.Modifier) {
 // connection facts for the next message on this connection.
 func (s *session) endMessage(aborted bool) {
 	s.h.EndMessage(s.msg, aborted)
+	s.msg.Done()
 	s.dropBody()
 	old := s.msg
 	s.msg = &check.Message{

@@ -18,7 +18,7 @@ func (c *Config) Build(dataDir string, log *slog.Logger) (*rules.Pipeline, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	env := check.Env{DataDir: dataDir}
+	env := check.Env{DataDir: dataDir, Content: c.Limits.Content()}
 	var entries []*rules.Entry
 	var errs []error
 	for _, reg := range check.Registered() {

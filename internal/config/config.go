@@ -107,6 +107,24 @@ type Limits struct {
 	MessageTimeout Duration `yaml:"message_timeout"`
 	// DrainTimeout is how long SIGTERM waits for sessions to finish.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// MaxMIMEDepth is how deep content scanners follow nested multiparts and
+	// attached messages; deeper parts get the MIME_LIMIT_DEPTH symbol.
+	MaxMIMEDepth int `yaml:"max_mime_depth"`
+	// MaxMIMEParts is the number of leaf parts content scanners look at;
+	// more get MIME_LIMIT_PARTS.
+	MaxMIMEParts int `yaml:"max_mime_parts"`
+	// MaxDecodedSize caps the decoded bytes of all parts of one message;
+	// beyond it MIME_LIMIT_SIZE. Decoded parts above spool_threshold spill
+	// to spool_dir.
+	MaxDecodedSize ByteSize `yaml:"max_decoded_size"`
+}
+
+// Content returns the MIME walk limits for content scanners.
+func (l Limits) Content() check.ContentLimits {
+	return check.ContentLimits{
+		MaxDepth: l.MaxMIMEDepth, MaxParts: l.MaxMIMEParts, MaxDecodedBytes: int64(l.MaxDecodedSize),
+		MemoryBytes: int64(l.SpoolThreshold), TempDir: l.SpoolDir,
+	}
 }
 
 // Thresholds map the total score to an action; 0 turns one off.
@@ -165,6 +183,9 @@ func Defaults() *Config {
 			MaxHeaders:     1000,
 			MaxHeaderSize:  1 << 20,
 			MaxRecipients:  1000,
+			MaxMIMEDepth:   16,
+			MaxMIMEParts:   500,
+			MaxDecodedSize: 200 << 20,
 			ReadTimeout:    Duration(6 * time.Minute),
 			MessageTimeout: Duration(60 * time.Second),
 			DrainTimeout:   Duration(30 * time.Second),

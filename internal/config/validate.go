@@ -43,6 +43,8 @@ func (c *Config) Validate() error {
 		"limits.max_sessions": int64(l.MaxSessions), "limits.max_message_size": int64(l.MaxMessageSize),
 		"limits.spool_threshold": int64(l.SpoolThreshold), "limits.max_headers": int64(l.MaxHeaders),
 		"limits.max_header_size": int64(l.MaxHeaderSize), "limits.max_recipients": int64(l.MaxRecipients),
+		"limits.max_mime_depth": int64(l.MaxMIMEDepth), "limits.max_mime_parts": int64(l.MaxMIMEParts),
+		"limits.max_decoded_size": int64(l.MaxDecodedSize),
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] < 1 {
@@ -91,7 +93,7 @@ func (c *Config) Validate() error {
 		// Factories are pure by contract (no I/O), so building each check
 		// here lets one pass report the errors of every section.
 		reg, _ := check.Lookup(name)
-		ck, err := reg.Factory(rest, check.Env{})
+		ck, err := reg.Factory(rest, check.Env{Content: c.Limits.Content()})
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -243,6 +243,7 @@ func (c *connFilter) Close() {
 func (f *Filter) CheckMessage(m *check.Message) rules.Verdict {
 	c := &connFilter{f: f}
 	defer c.Close()
+	defer m.Done()
 	rcpts := m.Recipients
 	m.Recipients = nil
 	for _, st := range []check.Stage{check.Connect, check.Helo, check.MailFrom} {

@@ -84,6 +84,19 @@ type Env struct {
 	// DataDir is the directory for embedded stores (classifier tokens,
 	// quarantine); a factory may derive paths from it but not create them.
 	DataDir string
+	// Content bounds the MIME walk that content scanners share, so that
+	// every scanner sees the same parts under the same limits.
+	Content ContentLimits
+}
+
+// ContentLimits bounds the decoding of one message's MIME structure. Zero
+// fields take the defaults of scanners/mimepart.
+type ContentLimits struct {
+	MaxDepth        int   // nesting of multiparts and attached messages
+	MaxParts        int   // leaf parts, attached files included
+	MaxDecodedBytes int64 // decoded bytes kept for the whole message
+	MemoryBytes     int64 // a decoded part larger than this spills to a file
+	TempDir         string
 }
 
 // Factory decodes a check's configuration node and returns a ready check. A

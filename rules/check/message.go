@@ -64,6 +64,7 @@ type Message struct {
 	// check name); the engine never reads it.
 	stateMu sync.Mutex
 	state   map[string]any
+	onDone  []func()
 }
 
 // Recipient returns the latest recipient (the one being checked at Rcpt).
@@ -109,11 +110,47 @@ func (m *Message) SetState(key string, v any) {
 	m.state[key] = v
 }
 
+// StateOnce returns what is stored for key, storing mk() first if nothing
+// is: checks running at once use it to share per-message work.
+func (m *Message) StateOnce(key string, mk func() any) any {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	if v, ok := m.state[key]; ok {
+		return v
+	}
+	if m.state == nil {
+		m.state = map[string]any{}
+	}
+	v := mk()
+	m.state[key] = v
+	return v
+}
+
 // GetState returns what SetState stored for key.
 func (m *Message) GetState(key string) any {
 	m.stateMu.Lock()
 	defer m.stateMu.Unlock()
 	return m.state[key]
+}
+
+// OnDone registers fn to run once when the message is finished (delivered,
+// refused or aborted): checks use it to remove what they spooled.
+func (m *Message) OnDone(fn func()) {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	m.onDone = append(m.onDone, fn)
+}
+
+// Done runs the OnDone functions, last registered first. Calling it again
+// does nothing.
+func (m *Message) Done() {
+	m.stateMu.Lock()
+	fns := m.onDone
+	m.onDone = nil
+	m.stateMu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 }
 
 // SenderDomain returns the domain of the envelope sender, lower-cased.
