@@ -19,6 +19,9 @@ check:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 5s ./internal/mailfile/
 	$(GO) test -run '^$$' -fuzz FuzzIntake -fuzztime 60s -fuzzminimizetime 5s ./milter/
+	$(GO) test -run '^$$' -fuzz FuzzWalk -fuzztime 60s -fuzzminimizetime 5s ./scanners/mimepart/
+	$(GO) test -run '^$$' -fuzz FuzzParseMediaType -fuzztime 60s -fuzzminimizetime 5s ./scanners/mimepart/
+	$(GO) test -run '^$$' -fuzz FuzzInspect -fuzztime 60s -fuzzminimizetime 5s ./scanners/filetype/
 
 test-integration:
 	$(GO) test -count=1 ./integration/...

@@ -47,10 +47,13 @@ type Record struct {
 	Score      float64
 	Symbols    []Symbol
 	Action     string
-	Reason     string
-	Reply      string
-	Duration   time.Duration
-	Config     string
+	// Decider names the check whose decision set the action ("" when the
+	// score did).
+	Decider  string
+	Reason   string
+	Reply    string
+	Duration time.Duration
+	Config   string
 }
 
 // Log writes records to a file or standard output.
@@ -172,6 +175,7 @@ func (l *Log) Write(r *Record) {
 		slog.Float64("score", r.Score),
 		slog.Any("symbols", syms),
 		slog.String("action", r.Action),
+		slog.String("decider", r.Decider),
 		slog.String("reason", r.Reason),
 		slog.String("reply", r.Reply),
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),

@@ -185,7 +185,7 @@ func (c *connFilter) record(m *check.Message, st check.Stage, v *rules.Verdict) 
 		ClientHost: m.ClientHost, Helo: m.Helo, SASLUser: m.AuthUser, TLS: m.TLS,
 		Sender: m.Sender, Recipients: append([]string(nil), m.Recipients...),
 		MessageID: m.HeaderValue("Message-ID"), Size: m.Size, Score: v.Score,
-		Symbols: syms, Action: v.Action.String(), Reason: v.Reason, Duration: time.Since(c.start),
+		Symbols: syms, Action: v.Action.String(), Decider: v.Decider, Reason: v.Reason, Duration: time.Since(c.start),
 	}
 	if m.ClientIP.IsValid() {
 		rec.ClientIP = m.ClientIP.String()
