@@ -105,6 +105,16 @@ func (p *Pipeline) close() {
 	})
 }
 
+// Start starts the background work of the checks that have some (see
+// check.Starter). The daemon calls it once the pipeline is about to serve.
+func (p *Pipeline) Start() {
+	for _, e := range p.all {
+		if s, ok := e.Check.(check.Starter); ok {
+			s.Start()
+		}
+	}
+}
+
 // Close closes the checks now, for shutdown and for tools.
 func (p *Pipeline) Close() { p.close() }
 

@@ -38,12 +38,16 @@ func (c *Config) Build(dataDir string, log *slog.Logger) (*rules.Pipeline, error
 		if !on {
 			continue
 		}
+		env.Log = log.With("check", reg.Name)
 		ck, err := reg.Factory(rest, env)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		e := &rules.Entry{Check: ck, Timeout: DefaultCheckTimeout, OnError: reg.FailurePolicy}
+		if reg.Timeout > 0 {
+			e.Timeout = reg.Timeout
+		}
 		if cc.Timeout != 0 {
 			e.Timeout = cc.Timeout.D()
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"sort"
 	"time"
@@ -93,7 +94,7 @@ func (c *Config) Validate() error {
 		// Factories are pure by contract (no I/O), so building each check
 		// here lets one pass report the errors of every section.
 		reg, _ := check.Lookup(name)
-		ck, err := reg.Factory(rest, check.Env{Content: c.Limits.Content()})
+		ck, err := reg.Factory(rest, check.Env{Log: slog.New(slog.DiscardHandler), Content: c.Limits.Content()})
 		if err != nil {
 			errs = append(errs, err)
 			continue

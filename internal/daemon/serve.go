@@ -100,6 +100,7 @@ func Serve(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	p.Start()
 	d.filter = NewFilter(p, d.audit, cfg.Limits.MessageTimeout.D(), d.log)
 	configLoaded(cfg)
 
@@ -181,6 +182,7 @@ func (d *Daemon) Reload() {
 	if err == nil {
 		var p *rules.Pipeline
 		if p, err = cfg.Build(d.data, d.log); err == nil {
+			p.Start()
 			d.filter.Swap(p, cfg.Limits.MessageTimeout.D())
 		}
 	}

@@ -3,8 +3,10 @@ package check
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -78,12 +80,22 @@ func PriorityOf(c Check) int {
 	return DefaultPriority
 }
 
+// Starter is implemented by checks with background work (a health probe).
+// The daemon calls Start once the pipeline serves; validate and check never
+// do, so that loading a configuration stays free of I/O.
+type Starter interface {
+	Start()
+}
+
 // Env is what a factory may use to build a check. It carries no network
 // clients: a factory must not do I/O (STYLE §4); checks dial lazily.
 type Env struct {
 	// DataDir is the directory for embedded stores (classifier tokens,
 	// quarantine); a factory may derive paths from it but not create them.
 	DataDir string
+	// Log is the daemon's logger, already labelled with the check's name;
+	// never nil when the engine builds the check.
+	Log *slog.Logger
 	// Content bounds the MIME walk that content scanners share, so that
 	// every scanner sees the same parts under the same limits.
 	Content ContentLimits
@@ -114,6 +126,10 @@ type Registration struct {
 	DefaultOn bool
 	// FailurePolicy is the default for the check's on_error setting.
 	FailurePolicy FailurePolicy
+	// Timeout is the default for the check's timeout setting (0: the
+	// engine's default, 10s). Checks that stream whole attachments to a
+	// server need more.
+	Timeout time.Duration
 }
 
 var (
