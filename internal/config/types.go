@@ -1,64 +1,10 @@
 package config
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-	"time"
+import "github.com/mamori-mail/mamori/rules/check"
 
-	"gopkg.in/yaml.v3"
+// Duration and ByteSize are the units every configuration section shares;
+// rules/check defines them so that the check packages use the same ones.
+type (
+	Duration = check.Duration
+	ByteSize = check.ByteSize
 )
-
-// Duration is a time.Duration written as "30s", "6m" or "1h30m".
-type Duration time.Duration
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (write it like 30s, 5m or 1h)", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// ByteSize is a size written as a number of bytes or with a K, M or G suffix
-// (powers of 1024): 1048576, 1M, 512K.
-type ByteSize int64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
-	}
-	*b = v
-	return nil
-}
-
-// ParseByteSize reads "10M", "512K", "1G" or a plain number of bytes.
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	if s != "" {
-		switch strings.ToUpper(s[len(s)-1:]) {
-		case "K":
-			mult = 1 << 10
-		case "M":
-			mult = 1 << 20
-		case "G":
-			mult = 1 << 30
-		}
-		if mult != 1 {
-			s = strings.TrimSpace(s[:len(s)-1])
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (write it like 1048576, 512K or 10M)", s)
-	}
-	return ByteSize(v * mult), nil
-}

@@ -215,44 +215,8 @@ func valueNode(n *yaml.Node, key string) *yaml.Node {
 	return n
 }
 
-// Duration is a time.Duration written as "2s", "500ms" or "1m".
-type Duration time.Duration
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration (write it like 2s, 500ms or 1m)", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// Size is a byte count written as a number or with a K, M or G suffix
-// (powers of 1024), the way clamd.conf writes StreamMaxLength.
-type Size int64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (z *Size) UnmarshalYAML(n *yaml.Node) error {
-	s := strings.TrimSpace(n.Value)
-	mult := int64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'k', 'K':
-			mult = 1 << 10
-		case 'm', 'M':
-			mult = 1 << 20
-		case 'g', 'G':
-			mult = 1 << 30
-		}
-		if mult != 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v <= 0 || v > (1<<62)/mult {
-		return fmt.Errorf("line %d: %q is not a size (write it like 26214400, 512K or 25M)", n.Line, n.Value)
-	}
-	*z = Size(v * mult)
-	return nil
-}
+// Duration and Size are the configuration units shared by every check.
+type (
+	Duration = check.Duration
+	Size     = check.ByteSize
+)

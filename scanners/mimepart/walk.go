@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/emersion/go-message/textproto"
+	"github.com/mamori-mail/mamori/internal/spool"
 	"github.com/mamori-mail/mamori/rules/check"
 )
 
@@ -204,21 +205,19 @@ func (w *walker) message(ra io.ReaderAt, h textproto.Header, body, end int64, pa
 	inner, innerSize := ra, end
 	start := body
 	if !identity(enc) {
-		var sp spill
-		sp.limit, sp.tempDir = w.lim.MemoryBytes, w.lim.TempDir
-		budget := &budgetWriter{w: &sp, n: w.remaining()}
+		sp := w.newSpool()
+		budget := &budgetWriter{w: sp, n: w.remaining()}
 		_, err := w.decode(budget, io.NewSectionReader(ra, body, end-body), enc, path)
 		if err == errBudget {
 			w.limitSize(path)
 			err = nil
 		}
 		if err != nil {
-			sp.discard()
+			sp.Close()
 			return err
 		}
-		c := sp.content()
-		defer c.Close()
-		inner, innerSize, start = c, sp.n, 0
+		defer sp.Close()
+		inner, innerSize, start = sp, sp.Size(), 0
 	}
 	ih, ib, ok := readHeaderBlock(inner, start, innerSize)
 	if !ok {
@@ -234,6 +233,10 @@ func identity(enc string) bool {
 	}
 	return false
 }
+
+// newSpool holds one decoded part: in memory up to MemoryBytes, then in an
+// unlinked temporary file.
+func (w *walker) newSpool() *spool.Spool { return spool.New(w.lim.MemoryBytes, w.lim.TempDir) }
 
 func (w *walker) remaining() int64 { return w.lim.MaxDecodedBytes - w.res.Bytes }
 
@@ -331,9 +334,8 @@ func (w *walker) leaf(ra io.ReaderAt, h textproto.Header, body, end int64, path 
 	case params["name"] != "":
 		p.Filename = params["name"]
 	}
-	var sp spill
-	sp.limit, sp.tempDir = w.lim.MemoryBytes, w.lim.TempDir
-	budget := &budgetWriter{w: &sp, n: w.remaining()}
+	sp := w.newSpool()
+	budget := &budgetWriter{w: sp, n: w.remaining()}
 	_, err := w.decode(budget, io.NewSectionReader(ra, body, end-body), enc, path)
 	if err == errBudget {
 		p.Truncated = true
@@ -341,10 +343,10 @@ func (w *walker) leaf(ra io.ReaderAt, h textproto.Header, body, end int64, path 
 		err = nil
 	}
 	if err != nil {
-		sp.discard()
+		sp.Close()
 		return err
 	}
-	p.content, p.Size = sp.content(), sp.n
+	p.content, p.Size = sp, sp.Size()
 	w.res.Parts = append(w.res.Parts, p)
 	w.res.Bytes += p.Size
 	if strings.HasPrefix(typ, "text/") && !w.full {
@@ -375,9 +377,8 @@ func (w *walker) uuembedded(p *Part) error {
 				w.full = true
 				return nil
 			}
-			var sp spill
-			sp.limit, sp.tempDir = w.lim.MemoryBytes, w.lim.TempDir
-			budget := &budgetWriter{w: &sp, n: w.remaining()}
+			sp := w.newSpool()
+			budget := &budgetWriter{w: sp, n: w.remaining()}
 			ended, bad, derr := decodeUULines(budget, br)
 			up := &Part{Path: path, Depth: p.Depth, ContentType: "application/octet-stream", Disposition: "attachment",
 				Filename: name, Encoding: "x-uuencode", Origin: OriginUUEncode}
@@ -387,13 +388,13 @@ func (w *walker) uuembedded(p *Part) error {
 				derr = nil
 			}
 			if derr != nil {
-				sp.discard()
+				sp.Close()
 				return derr
 			}
 			if !ended || bad > 0 {
 				w.anomaly(KindEncoding, path, "uuencoded content damaged or unterminated")
 			}
-			up.content, up.Size = sp.content(), sp.n
+			up.content, up.Size = sp, sp.Size()
 			w.res.Parts = append(w.res.Parts, up)
 			w.res.Bytes += up.Size
 			if w.full || !ended {

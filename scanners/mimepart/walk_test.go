@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mamori-mail/mamori/internal/spool"
 	"github.com/mamori-mail/mamori/rules/check"
 )
 
@@ -227,7 +228,7 @@ func TestWalkSpillsLargePartsToFile(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 10000)
 	msg := crlf("Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n") + b64(data)
 	r := walk(t, msg, Limits{MemoryBytes: 4096, TempDir: t.TempDir()})
-	if _, ok := r.Parts[0].content.(fileContent); !ok {
+	if sp, ok := r.Parts[0].content.(*spool.Spool); !ok || !sp.OnDisk() {
 		t.Fatalf("a part over MemoryBytes must spill to a file, got %T", r.Parts[0].content)
 	}
 	if got := partText(t, r.Parts[0]); got != string(data) {
