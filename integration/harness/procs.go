@@ -2,9 +2,12 @@ package harness
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // livePIDs returns the processes, other than this one, for which match
@@ -35,4 +38,39 @@ func livePIDs(match func(procDir string) bool) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// CPUTime returns the user plus system CPU time the process pid has used,
+// from /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s).
+func CPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("harness: short /proc/%d/stat", pid)
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// PID returns the Mamori process id.
+func (m *Mamori) PID() int { return m.cmd.Process.Pid }
+
+// PID returns the clamd process id.
+func (c *Clamd) PID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cmd.Process.Pid
+}
+
+// PID returns the clamav-milter process id.
+func (m *ClamavMilter) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd.Process.Pid
 }

@@ -60,6 +60,9 @@ type Admin struct {
 	// Listen is host:port; "off" disables it. Keep it on loopback: /metrics
 	// is unauthenticated.
 	Listen string `yaml:"listen"`
+	// Profiling serves Go's profiler under /debug/pprof/ on the admin
+	// listener, for measuring a live daemon (off: it is unauthenticated).
+	Profiling bool `yaml:"profiling"`
 }
 
 // Log configures the operational log.

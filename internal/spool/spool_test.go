@@ -59,3 +59,28 @@ func TestSpool(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolChunkBoundaries writes in odd sizes across the memory chunks and
+// reads back at every kind of offset.
+func TestSpoolChunkBoundaries(t *testing.T) {
+	s := New(1<<20, t.TempDir())
+	defer s.Close()
+	var want []byte
+	for i := 0; len(want) < 3*chunkSize+123; i++ {
+		p := bytes.Repeat([]byte{byte(i)}, 1+i*97%5000)
+		want = append(want, p...)
+		if _, err := s.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, off := range []int64{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 2*chunkSize - 3, int64(len(want)) - 1} {
+		for _, n := range []int{1, 7, chunkSize, 2*chunkSize + 5} {
+			p := make([]byte, n)
+			k, err := s.ReadAt(p, off)
+			end := min(int(off)+n, len(want))
+			if !bytes.Equal(p[:k], want[off:end]) || k != end-int(off) || (end < int(off)+n) != (err == io.EOF) {
+				t.Fatalf("ReadAt(%d bytes at %d) = %d, %v", n, off, k, err)
+			}
+		}
+	}
+}

@@ -40,6 +40,7 @@ type Checker struct {
 	unscanned   check.Outcome
 	reply       check.Reply
 	scanRaw     bool
+	perPart     bool
 	concurrency int
 }
 
@@ -70,6 +71,7 @@ func newChecker(s settings, env check.Env) *Checker {
 		unscanned:   s.unscanned,
 		reply:       s.reply,
 		scanRaw:     s.scanRaw,
+		perPart:     s.perPart,
 		concurrency: s.concurrency,
 	}
 }
@@ -113,17 +115,42 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, st check.Stage) (ch
 	if err != nil {
 		return check.Result{}, fmt.Errorf("clamav: reading the message: %w", err)
 	}
-	var items []*item
+	var parts []*item
 	for _, p := range walk.Parts {
 		if p.Size == 0 {
 			continue
 		}
-		items = append(items, &item{label: p.Label(), size: p.Size, open: func() io.Reader { return p.Open() }})
+		parts = append(parts, &item{label: p.Label(), size: p.Size, open: func() io.Reader { return p.Open() }})
 	}
-	if c.scanRaw && len(walk.Anomalies) > 0 {
-		items = append(items, rawItem(m))
+	raw := rawItem(m)
+	var items []*item
+	var firstErr error
+	switch {
+	case !c.perPart && raw.size <= c.scanner.MaxSize():
+		// One scan per message, as clamav-milter does: clamd's own cost is
+		// mostly per stream, so this is the cheap path for clean mail.
+		// Where Mamori's parser found the structure broken, the parts as
+		// Mamori decoded them are scanned too, so that a disagreement
+		// between clamd's MIME parser and a mail client's cannot hide a
+		// payload.
+		items = []*item{raw}
+		if len(walk.Anomalies) > 0 {
+			items = append(parts, raw)
+		}
+		firstErr = c.scanAll(ctx, items)
+		if firstErr == nil && raw.rep.Status == Infected && len(items) == 1 {
+			// Name the carrier: scan the parts. A failure here leaves the
+			// finding on the whole message, which still decides.
+			_ = c.scanAll(ctx, parts)
+			items = append(parts, raw)
+		}
+	default:
+		items = parts
+		if c.scanRaw && len(walk.Anomalies) > 0 && raw.size <= c.scanner.MaxSize() {
+			items = append(items, raw)
+		}
+		firstErr = c.scanAll(ctx, items)
 	}
-	firstErr := c.scanAll(ctx, items)
 	res := c.result(items)
 	if firstErr != nil && res.Decision == nil {
 		// Not everything was scanned and nothing found settles the

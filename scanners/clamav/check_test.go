@@ -156,6 +156,11 @@ func build(t testing.TB, address, extra string) (*Checker, *logRecorder) {
 	if !strings.Contains(extra, "health_interval") {
 		extra += "\nhealth_interval: 0"
 	}
+	// The fake clamd reads no MIME: unit tests scan part by part unless
+	// they are about the whole-message mode.
+	if !strings.Contains(extra, "mode:") {
+		extra += "\nmode: parts"
+	}
 	node := parseNode(t, "address: "+address+"\n"+extra)
 	if err := check.DecodeStrict(node, &cfg, "checks.clamav"); err != nil {
 		t.Fatal(err)
@@ -268,6 +273,44 @@ func TestRunVerdicts(t *testing.T) {
 				t.Errorf("raw message scanned: %v, want %v", hasRaw, tc.rawFirst)
 			}
 		})
+	}
+}
+
+// TestRunMessageMode: by default a message is one stream; only a finding
+// makes the parts go one by one, to name the carrier.
+func TestRunMessageMode(t *testing.T) {
+	f := startFake(t, "unix")
+	c, _ := build(t, f.Address(), "mode: message")
+	clean := mimeMessage(textPart, part{ctype: "application/pdf", filename: "a.pdf", encoding: "base64", content: []byte("%PDF-1.4 fine")})
+	before := len(f.Streams())
+	res, err := run(t, c, clean)
+	if err != nil || len(res.Symbols) != 0 {
+		t.Fatalf("clean: %+v %v", res, err)
+	}
+	if n := len(f.Streams()) - before; n != 1 {
+		t.Fatalf("a clean message took %d streams, want 1", n)
+	}
+	// The marker in a 7bit part is visible to the fake in the raw message.
+	infected := mimeMessage(textPart, part{ctype: "application/octet-stream", filename: "tool.bin", content: []byte("MZ " + fakeVirus)})
+	before = len(f.Streams())
+	res, err = run(t, c, infected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := symbols(res); got != "CLAMAV_VIRUS(Fake.Virus in tool.bin)" {
+		t.Fatalf("symbols = %s; the finding must name the attachment", got)
+	}
+	if n := len(f.Streams()) - before; n != 3 {
+		t.Fatalf("an infected message took %d streams, want 3 (message, then its two parts)", n)
+	}
+	// Over max_size as a whole: part by part.
+	c, _ = build(t, f.Address(), "mode: message\nmax_size: 60")
+	before = len(f.Streams())
+	if _, err := run(t, c, mimeMessage(part{ctype: "text/plain", content: []byte("short")})); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Streams()[before:]; len(s) != 1 || string(s[0]) != "short" {
+		t.Fatalf("streams = %q, want the part alone", s)
 	}
 }
 

@@ -81,25 +81,34 @@ func TestRealClamd(t *testing.T) {
 		{name: "oversized part", extra: "max_size: 1K", msg: mimeMessage(textPart, part{ctype: "application/octet-stream", filename: "big.bin", encoding: "base64", content: bytes.Repeat([]byte("A"), 4096)}),
 			symbols: "CLAMAV_UNSCANNED(big.bin (4096 bytes, over max_size 1024))"},
 		{name: "mislabelled encoding caught by the raw scan", msg: mislabelled(), symbols: "CLAMAV_VIRUS(" + eicarName + " in the whole message)"},
-		{name: "mislabelled encoding missed without the raw scan", extra: "scan_raw_on_anomaly: false", msg: mislabelled(), symbols: ""},
+		{name: "mislabelled encoding missed without the raw scan", extra: "mode: parts\nscan_raw_on_anomaly: false", msg: mislabelled(), symbols: ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addr := cd.Address()
-			if tc.tcp {
-				addr = "tcp:" + cd.TCPAddr
+		for _, mode := range []string{"message", "parts"} {
+			if strings.Contains(tc.extra, "mode:") && !strings.Contains(tc.extra, "mode: "+mode) {
+				continue
 			}
-			c, _ := build(t, addr, tc.extra)
-			res, err := run(t, c, tc.msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := symbols(res); got != tc.symbols {
-				t.Fatalf("symbols = %s\n      want %s", got, tc.symbols)
-			}
-			if tc.reply != "" && (res.Decision == nil || res.Decision.Reply.String() != tc.reply) {
-				t.Fatalf("decision = %+v, want reply %q", res.Decision, tc.reply)
-			}
-		})
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				addr := cd.Address()
+				if tc.tcp {
+					addr = "tcp:" + cd.TCPAddr
+				}
+				extra := tc.extra
+				if !strings.Contains(extra, "mode:") {
+					extra += "\nmode: " + mode
+				}
+				c, _ := build(t, addr, extra)
+				res, err := run(t, c, tc.msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := symbols(res); got != tc.symbols {
+					t.Fatalf("symbols = %s\n      want %s", got, tc.symbols)
+				}
+				if tc.reply != "" && (res.Decision == nil || res.Decision.Reply.String() != tc.reply) {
+					t.Fatalf("decision = %+v, want reply %q", res.Decision, tc.reply)
+				}
+			})
+		}
 	}
 }
 

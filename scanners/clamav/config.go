@@ -46,6 +46,15 @@ type Config struct {
 	// becomes the virus name (printable ASCII only). Default
 	// "554 5.7.1 Message rejected: malware {signature} found".
 	RejectReply string `yaml:"reject_reply"`
+	// Mode is how a message goes to clamd. "message" (the default) streams
+	// the message as received in one scan, as clamav-milter does, and clamd
+	// unpacks it (its ScanMail option, on by default); only when it finds
+	// malware are the parts scanned one by one, to name the attachment. A
+	// message larger than max_size, and one whose MIME structure is broken,
+	// is also scanned part by part, as Mamori decodes it. "parts" always
+	// streams each decoded part on its own (more scans per message; use it
+	// when clamd runs with ScanMail off).
+	Mode string `yaml:"mode"`
 	// ScanRawOnAnomaly sends the whole message to clamd as well when the
 	// MIME walk found broken structure or hit a limit, so that nothing
 	// escapes through a disagreement between Mamori's MIME parser and the
@@ -81,6 +90,7 @@ type settings struct {
 	unscanned   check.Outcome
 	reply       check.Reply // Text may hold {signature}
 	scanRaw     bool
+	perPart     bool
 	concurrency int
 }
 
@@ -95,6 +105,13 @@ func (c *Config) compile(node *yaml.Node) (settings, error) {
 		outcome:   check.Reject,
 		unscanned: DefaultUnscanned,
 		scanRaw:   c.ScanRawOnAnomaly == nil || *c.ScanRawOnAnomaly,
+	}
+	switch c.Mode {
+	case "", "message":
+	case "parts":
+		s.perPart = true
+	default:
+		bad("mode", "%q: want message or parts", c.Mode)
 	}
 	addr := c.Address
 	if addr == "" {

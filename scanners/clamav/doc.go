@@ -2,18 +2,23 @@
 // its INSTREAM command (clamd's man page, "INSTREAM"), through
 // github.com/baruwa-enterprise/clamd.
 //
-// At end of message the check takes the decoded leaf parts from
-// scanners/mimepart and streams each to clamd on its own connection, so
-// that a finding names the attachment: CLAMAV_VIRUS with the detail
-// "<signature> in <file name>". Parts go in parallel, bounded per message
-// and, through one semaphore, for all messages together (max_concurrent).
-// Every infection is reported; the first in part order sets the decision
-// and its reply, "554 5.7.1 Message rejected: malware <signature> found"
-// by default, with the signature reduced to printable ASCII.
+// At end of message the check streams the message as received to clamd in
+// one INSTREAM (mode "message", the default), as clamav-milter does: clamd
+// decodes mail itself, and its cost is mostly per stream, so clean mail
+// costs one scan. Only when clamd finds malware are the decoded leaf parts
+// from scanners/mimepart streamed one by one, so that the finding names the
+// attachment: CLAMAV_VIRUS with the detail "<signature> in <file name>"
+// ("in the whole message" when no part alone carries it). A message over
+// max_size is scanned part by part; mode "parts" always is. Parts go in
+// parallel, bounded per message and, through one semaphore, for all
+// messages together (max_concurrent). Every infection is reported; the
+// first in part order sets the decision and its reply, "554 5.7.1 Message
+// rejected: malware <signature> found" by default, with the signature
+// reduced to printable ASCII.
 //
 // When the MIME walk reports broken structure (a boundary, an encoding, a
-// header) or a limit (depth, part count, decoded size), the check also
-// streams the raw message, header and body, as received: clamd parses mail
+// header) or a limit (depth, part count, decoded size), the check streams
+// both the decoded parts and the raw message, header and body, as received: clamd parses mail
 // itself, and matches its signatures against the raw bytes too, so content
 // that Mamori's parser and a mail client would read differently is still
 // scanned (a part mislabelled as base64 hides EICAR from the part scan and
