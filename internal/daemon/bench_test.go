@@ -19,8 +19,8 @@ import (
 	"github.com/mamori-mail/mamori/internal/mailfile"
 	"github.com/mamori-mail/mamori/milter"
 	_ "github.com/mamori-mail/mamori/reputation/policy"
-	_ "github.com/mamori-mail/mamori/scanners/filetype"
 	"github.com/mamori-mail/mamori/rules/check"
+	_ "github.com/mamori-mail/mamori/scanners/filetype"
 )
 
 type benchMsg struct {
