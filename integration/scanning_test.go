@@ -181,6 +181,26 @@ func TestPostfixScanning(t *testing.T) {
 			t.Fatalf("clean mail must carry no symbol: %v %v", rec["action"], symbolsOf(rec))
 		}
 	})
+	t.Run("a score-only finding reaches the report header, the audit and the metrics", func(t *testing.T) {
+		png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 64)...)
+		res := send(withAttachments("renamed picture", attachment{"scan.pdf", "application/pdf", png}))
+		if !res.OK() {
+			t.Fatalf("a type mismatch only scores; got %v", res)
+		}
+		got := s.sink.WaitCount(t, 2, 20*time.Second)[1]
+		if !bytes.Contains(got.Data, []byte("FILETYPE_MISMATCH")) {
+			t.Fatalf("X-Mamori-Report must list the symbol:\n%s", got.Data[:bytes.Index(got.Data, []byte("\r\n\r\n"))])
+		}
+		if rec := auditFor("renamed picture"); !strings.Contains(symbolsOf(rec), "FILETYPE_MISMATCH:scan.pdf") {
+			t.Fatalf("audit symbols = %v", symbolsOf(rec))
+		}
+		m := s.mamori.Metrics(t)
+		for _, want := range []string{`mamori_filetype_findings_total{rule="mismatch"}`, `mamori_filetype_findings_total{rule="blocked_extension"}`, `mamori_clamav_scans_total{result="infected"}`} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
 	t.Run("clamd stopped tempfails, clamd back is used again", func(t *testing.T) {
 		clamd.Stop(t)
 		res := send(withAttachments("while down", attachment{"a.pdf", "application/pdf", cleanPDF()}))
