@@ -191,8 +191,12 @@ func pct(l []time.Duration, p float64) time.Duration {
 // negotiated protocol, and reports both and their ratio (one run, one
 // machine: the ratio is the figure to compare across changes).
 func BenchmarkMilterPath(b *testing.B) {
-	msgs := loadBenchMessages(b)
-	mamori, noop := startMamori(b, policyConfig), startNoop(b)
+	compareMilters(b, loadBenchMessages(b), startMamori(b, policyConfig), startNoop(b))
+}
+
+// compareMilters drives mamori and noop with the same messages at
+// concurrency 1 and 8 and reports both rates, their ratio and latencies.
+func compareMilters(b *testing.B, msgs []benchMsg, mamori, noop string) {
 	for _, conc := range []int{1, 8} {
 		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
 			n := max(b.N, 200)
@@ -234,19 +238,5 @@ func attachmentMessage() benchMsg {
 // 100 KB attachment and the filetype check on (no server needed): the cost
 // of the MIME walk and the file rules on top of the milter path.
 func BenchmarkMilterPathAttachment(b *testing.B) {
-	msgs := []benchMsg{attachmentMessage()}
-	mamori, noop := startMamori(b, "checks:\n  filetype: {}\n"), startNoop(b)
-	for _, conc := range []int{1, 8} {
-		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
-			n := max(b.N, 200)
-			b.ResetTimer()
-			_, dm := drive(b, mamori, msgs, n, conc)
-			_, dn := drive(b, noop, msgs, n, conc)
-			b.StopTimer()
-			mr, nr := float64(n)/dm.Seconds(), float64(n)/dn.Seconds()
-			b.ReportMetric(mr, "mamori-msgs/s")
-			b.ReportMetric(nr, "noop-msgs/s")
-			b.ReportMetric(nr/mr, "overhead-ratio")
-		})
-	}
+	compareMilters(b, []benchMsg{attachmentMessage()}, startMamori(b, "checks:\n  filetype: {}\n"), startNoop(b))
 }
