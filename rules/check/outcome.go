@@ -1,7 +1,6 @@
 package check
 
 import (
-	"fmt"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -34,7 +33,7 @@ func Score(v float64) Outcome { return Outcome{Score: v} }
 // or a number.
 func (o *Outcome) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want reject, quarantine, tempfail, discard, none or a score", n.Line)
+		return lineError(n, "want reject, quarantine, tempfail, discard, none or a score")
 	}
 	if v, err := strconv.ParseFloat(n.Value, 64); err == nil {
 		*o = Outcome{Score: v}
@@ -47,7 +46,7 @@ func (o *Outcome) UnmarshalYAML(n *yaml.Node) error {
 		a, _ := ParseAction(n.Value)
 		*o = Outcome{Action: a}
 	default:
-		return fmt.Errorf("line %d: %q: want reject, quarantine, tempfail, discard, none or a score", n.Line, n.Value)
+		return lineError(n, "%q: want reject, quarantine, tempfail, discard, none or a score", n.Value)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration (write it like 30s, 5m or 1h)", n.Line, n.Value)
+		return lineError(n, "%q is not a duration (write it like 30s, 5m or 1h)", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -34,7 +34,7 @@ type ByteSize int64
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return lineError(n, "%v", err)
 	}
 	*b = v
 	return nil
@@ -62,4 +62,10 @@ func ParseByteSize(s string) (ByteSize, error) {
 		return 0, fmt.Errorf("%q is not a size (write it like 1048576, 512K or 10M)", s)
 	}
 	return ByteSize(v * mult), nil
+}
+
+// lineError is a decoding error at n's line. It is a *yaml.TypeError so
+// that yaml.v3 goes on decoding and every bad value is reported in one pass.
+func lineError(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
 }
