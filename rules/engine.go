@@ -195,50 +195,121 @@ type runResult struct {
 // deadline is abandoned (its goroutine ends when it notices ctx); the message
 // does not wait for it.
 func (p *Pipeline) runGroup(ctx context.Context, m *check.Message, st check.Stage, group []*Entry, tx *Transaction) {
-	results := make(chan runResult, len(group))
-	for _, e := range group {
-		go p.runOne(ctx, m, st, e, results)
+	type pending struct {
+		e        *Entry
+		start    time.Time
+		deadline time.Time
+		cancel   context.CancelFunc
+		done     bool
 	}
-	for range group {
-		r := <-results
+	type indexed struct {
+		i int
+		r runResult
+	}
+	runs := make([]pending, len(group))
+	results := make(chan indexed, len(group))
+	for i, e := range group {
+		cctx, cancel := context.WithTimeout(ctx, e.Timeout)
+		dl, _ := cctx.Deadline()
+		runs[i] = pending{e: e, start: time.Now(), deadline: dl, cancel: cancel}
+		workers.run(func() {
+			var r runResult
+			defer func() {
+				if v := recover(); v != nil {
+					p.log.Error("check panicked", "check", e.Check.Name(), "stage", st.String(), "panic", v, "stack", string(debug.Stack()))
+					r.err = &checkPanic{v}
+				}
+				if r.err == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+					// A result that came back after the deadline is not
+					// trusted to be complete; the timeout is what happened.
+					r.err = cctx.Err()
+				}
+				results <- indexed{i, r}
+			}()
+			r.res, r.err = e.Check.Run(cctx, m, st)
+		})
+	}
+	finish := func(i int, r runResult) {
+		run := &runs[i]
+		run.done = true
+		run.cancel()
+		r.e, r.dur = run.e, time.Since(run.start)
 		stageDuration.WithLabelValues(r.e.Check.Name(), st.String()).Observe(r.dur.Seconds())
 		if r.err != nil {
 			p.failed(r, st, tx)
-			continue
+			return
 		}
 		tx.merge(r.e.Check.Name(), r.res, &p.Policy)
 	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for left := len(group); left > 0; {
+		// Wake at the earliest deadline of a check still running, or when
+		// the message's context ends.
+		var next time.Time
+		for _, run := range runs {
+			if !run.done && (next.IsZero() || run.deadline.Before(next)) {
+				next = run.deadline
+			}
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case x := <-results:
+			if !runs[x.i].done {
+				finish(x.i, x.r)
+				left--
+			}
+		case <-timer.C:
+			now := time.Now()
+			for i := range runs {
+				if !runs[i].done && !now.Before(runs[i].deadline) {
+					finish(i, runResult{err: context.DeadlineExceeded})
+					left--
+				}
+			}
+		case <-ctx.Done():
+			for i := range runs {
+				if !runs[i].done {
+					finish(i, runResult{err: ctx.Err()})
+					left--
+				}
+			}
+		}
+	}
 }
 
-func (p *Pipeline) runOne(ctx context.Context, m *check.Message, st check.Stage, e *Entry, out chan<- runResult) {
-	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, e.Timeout)
-	defer cancel()
-	done := make(chan runResult, 1)
-	go func() {
-		var r runResult
-		defer func() {
-			if v := recover(); v != nil {
-				p.log.Error("check panicked", "check", e.Check.Name(), "stage", st.String(), "panic", v, "stack", string(debug.Stack()))
-				r.err = &checkPanic{v}
-			}
-			done <- r
-		}()
-		r.res, r.err = e.Check.Run(cctx, m, st)
-	}()
-	var r runResult
+// workers runs checks on goroutines that live on between messages: a fresh
+// goroutine per check and stage grew its stack anew every time, which was
+// about a tenth of the daemon's CPU under load (runtime.copystack).
+var workers = &workerPool{jobs: make(chan func())}
+
+type workerPool struct{ jobs chan func() }
+
+// workerIdle is how long a worker waits for a job before it ends.
+const workerIdle = 30 * time.Second
+
+// run hands f to an idle worker, or starts one. A check that hangs keeps
+// its worker; the others are not held up.
+func (wp *workerPool) run(f func()) {
 	select {
-	case r = <-done:
-		if r.err == nil && cctx.Err() != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			// A result that came back after the deadline is not trusted to be
-			// complete; the timeout is what happened.
-			r.err = cctx.Err()
-		}
-	case <-cctx.Done():
-		r.err = cctx.Err()
+	case wp.jobs <- f:
+	default:
+		go wp.worker(f)
 	}
-	r.e, r.dur = e, time.Since(start)
-	out <- r
+}
+
+func (wp *workerPool) worker(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-wp.jobs:
+		case <-idle.C:
+			return
+		}
+	}
 }
 
 type checkPanic struct{ v any }

@@ -113,8 +113,7 @@ type Scanner struct {
 	sem  chan struct{}
 
 	mu       sync.Mutex
-	scanCl   *clamd.Client // built on first use: NewClient stats a Unix socket
-	pingCl   *clamd.Client
+	pingCl   *clamd.Client // built on first use: NewClient stats a Unix socket
 	state    health
 	closed   bool
 	stopProb context.CancelFunc
@@ -220,7 +219,7 @@ func (s *Scanner) probe(ctx context.Context, done chan struct{}) {
 // Ping asks clamd for PONG, within ConnectTimeout for the connection and
 // again for the answer.
 func (s *Scanner) Ping(ctx context.Context) error {
-	cl, err := s.client(true)
+	cl, err := s.client()
 	if err != nil {
 		return err
 	}
@@ -234,32 +233,26 @@ func (s *Scanner) Ping(ctx context.Context) error {
 	return nil
 }
 
-// client returns the scan client or, with ping, the PING client (whose
-// read timeout is ConnectTimeout rather than ScanTimeout). The library's
-// NewClient fails when a Unix socket does not exist yet, so clients are
-// built on first use and a failure is retried on the next call.
-func (s *Scanner) client(ping bool) (*clamd.Client, error) {
+// client returns the PING client (scans go through instream). The
+// library's NewClient fails when a Unix socket does not exist yet, so the
+// client is built on first use and a failure is retried on the next call.
+func (s *Scanner) client() (*clamd.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := &s.scanCl
-	cmdTimeout := s.opts.ScanTimeout
-	if ping {
-		p, cmdTimeout = &s.pingCl, s.opts.ConnectTimeout
-	}
-	if *p != nil {
-		return *p, nil
+	if s.pingCl != nil {
+		return s.pingCl, nil
 	}
 	cl, err := clamd.NewClient(s.opts.Network, s.opts.Address)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	cl.SetConnTimeout(s.opts.ConnectTimeout)
-	cl.SetCmdTimeout(cmdTimeout)
+	cl.SetCmdTimeout(s.opts.ConnectTimeout)
 	cl.SetConnRetries(0)
 	// The library sleeps this long after a dial timeout even when it will
 	// not retry (TestLibrarySleepsAfterDialTimeout); it accepts no zero.
 	cl.SetConnSleep(time.Nanosecond)
-	*p = cl
+	s.pingCl = cl
 	return cl, nil
 }
 
@@ -281,12 +274,6 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, size int64) (rep Report
 		return Report{}, fmt.Errorf("clamav: waiting for one of %d scan slots: %w", s.opts.MaxConcurrent, ctx.Err())
 	}
 	release := func() { <-s.sem }
-	cl, err := s.client(false)
-	if err != nil {
-		release()
-		s.fail(err, false)
-		return Report{}, err
-	}
 
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, s.opts.ScanTimeout)
@@ -303,7 +290,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, size int64) (rep Report
 	// returns, so clamd never has more than MaxConcurrent streams from us.
 	go func() {
 		defer release()
-		resp, err := cl.ScanReader(sctx, gr)
+		resp, err := s.instream(sctx, gr)
 		ch <- answer{resp, err}
 	}()
 	defer func() {
