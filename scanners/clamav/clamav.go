@@ -31,10 +31,6 @@ var (
 	ErrTimeout = errors.New("clamav: clamd did not answer in time")
 )
 
-// errStopped is what a stream's reader returns once Scan has given up on
-// it (the caller's context ended), so that the library goroutine still
-// running cannot touch the caller's data any more.
-var errStopped = errors.New("clamav: scan abandoned")
 
 // Status is the outcome of one scan.
 type Status uint8
@@ -259,7 +255,8 @@ func (s *Scanner) client() (*clamd.Client, error) {
 // Scan streams size bytes from r to clamd and reports what it found. A
 // stream larger than MaxSize is not sent (Unscanned). It waits for one of
 // MaxConcurrent slots, and returns as soon as ctx ends or ScanTimeout
-// passes; r is never read after Scan returns.
+// passes (instream closes the connection then); r is never read after Scan
+// returns.
 //
 // The error is nil for every verdict (clean, infected, unscanned) and wraps
 // ErrUnavailable, ErrScanFailed, ErrTimeout or ctx's error otherwise.
@@ -273,46 +270,22 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, size int64) (rep Report
 	case <-ctx.Done():
 		return Report{}, fmt.Errorf("clamav: waiting for one of %d scan slots: %w", s.opts.MaxConcurrent, ctx.Err())
 	}
-	release := func() { <-s.sem }
+	defer func() { <-s.sem }()
 
 	start := time.Now()
-	sctx, cancel := context.WithTimeout(ctx, s.opts.ScanTimeout)
-	defer cancel()
-	gr := &guardedReader{ctx: sctx, r: io.LimitReader(r, size)}
-	type answer struct {
-		resp []*clamd.Response
-		err  error
-	}
-	ch := make(chan answer, 1)
-	// The library honours ctx only while dialling and bounds the rest with
-	// its own per-read deadline, so the call runs apart and Scan returns
-	// when ctx ends. The goroutine keeps its slot until the library
-	// returns, so clamd never has more than MaxConcurrent streams from us.
-	go func() {
-		defer release()
-		resp, err := s.instream(sctx, gr)
-		ch <- answer{resp, err}
-	}()
 	defer func() {
 		d := time.Since(start)
 		scanSeconds.Observe(d.Seconds())
 		s.log.Debug("clamd scan", "bytes", rep.Bytes, "result", resultOf(rep, err), "duration", d, "err", err)
 	}()
-
-	var a answer
-	answered := false
-	select {
-	case a = <-ch:
-		answered = true
-	case <-sctx.Done():
-	}
-	rep.Bytes = gr.stop()
+	sctx, cancel := context.WithTimeout(ctx, s.opts.ScanTimeout)
+	defer cancel()
+	cr := &ctxReader{ctx: sctx, r: io.LimitReader(r, size)}
+	resp, err := s.instream(sctx, cr)
+	rep.Bytes = cr.n
 	bytesTotal.Add(float64(rep.Bytes))
-	// The library's own deadline (ScanTimeout for each read and write) may
-	// fire just before sctx's.
-	timedOut := a.err != nil && errors.Is(a.err, os.ErrDeadlineExceeded)
-	if !answered || timedOut || (a.err != nil && sctx.Err() != nil) {
-		// The stream was cut short, whatever the library said.
+	if sctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		// The stream was cut short, whatever clamd said.
 		if ctx.Err() != nil {
 			// The caller's deadline (the check's timeout) counts as a
 			// failed scan; a cancellation (another part failed, the
@@ -326,7 +299,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, size int64) (rep Report
 		s.fail(err, true)
 		return rep, err
 	}
-	return s.interpret(ctx, rep, a.resp, a.err)
+	return s.interpret(ctx, rep, resp, err)
 }
 
 // interpret turns the library's answer into a Report.
@@ -452,44 +425,19 @@ func sizeReason(size, max int64) string {
 	return strconv.FormatInt(size, 10) + " bytes, over max_size " + strconv.FormatInt(max, 10)
 }
 
-// guardedReader is the stream handed to the library. It fails once ctx
-// ends, so that the library stops uploading; it never returns data
-// together with an error, because the library drops such data
-// (TestLibraryDropsDataReturnedWithEOF); and after stop it refuses every
-// read, so that an abandoned library call cannot touch the caller's data.
-type guardedReader struct {
-	ctx     context.Context
-	mu      sync.Mutex
-	r       io.Reader
-	n       int64
-	pending error
-	stopped bool
+// ctxReader is the stream handed to instream: it fails once ctx ends, so
+// that the upload stops, and counts what was read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	n   int64
 }
 
-func (g *guardedReader) Read(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	switch {
-	case g.stopped:
-		return 0, errStopped
-	case g.ctx.Err() != nil:
-		return 0, g.ctx.Err()
-	case g.pending != nil:
-		return 0, g.pending
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
 	}
-	n, err := g.r.Read(p)
-	g.n += int64(n)
-	if n > 0 && err != nil {
-		g.pending, err = err, nil
-	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
 	return n, err
-}
-
-// stop makes every later Read fail, waits for a Read under way, and
-// returns the bytes read so far.
-func (g *guardedReader) stop() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.stopped = true
-	return g.n
 }

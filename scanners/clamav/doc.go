@@ -58,16 +58,15 @@
 //     returns the broken pipe of its next write without reading that answer
 //     (TestLibrarySizeLimitIsBrokenPipe: 8 MB into StreamMaxLength 1M gives
 //     "write: broken pipe"; 1 MiB + 100 bytes gives the answer). Scanner
-//     never sends more than max_size, and when a stream is cut off with
+//     never sends more than max_size; instream reads clamd's answer even
+//     after a failed write; and when a stream is cut off with
 //     EPIPE or ECONNRESET after data went out while clamd still answers
 //     PING, it reports the size limit (Unscanned) rather than clamd down.
 //   - (b) Context. ScanReader uses ctx only to dial, then waits up to its
 //     own per-read timeout (TestLibraryIgnoresContextAfterDial: a 50 ms
-//     deadline returns after 1 s). Scanner runs the call in a goroutine and
-//     returns when ctx ends; the stream's reader fails from then on, so the
-//     upload stops and the caller's data is never read after Scan returns
-//     (TestScanAbandonedStreamIsNotRead). The goroutine keeps its
-//     max_concurrent slot until the library returns, within scan_timeout.
+//     deadline returns after 1 s). instream closes the connection when ctx
+//     ends, and its reader fails from then on, so the caller's data is never
+//     read after Scan returns (TestScanAbandonedStreamIsNotRead).
 //   - (c) NewClient stats a Unix socket and fails if clamd has not created
 //     it yet (TestLibraryNewClientNeedsSocket). Clients are built on the
 //     first scan and a failure is retried on the next, so Mamori may start
@@ -82,8 +81,8 @@
 //   - (e) A Read that returns data together with io.EOF loses that data:
 //     the library stops before writing it, and clamd scans what remains
 //     (TestLibraryDropsDataReturnedWithEOF and its real-clamd twin: EICAR
-//     through iotest.DataErrReader is "stream: OK"). Scanner's reader never
-//     returns data with an error.
+//     through iotest.DataErrReader is "stream: OK"). instream reads with
+//     io.ReadFull, which keeps such data.
 //   - (f) After a dial timeout the library sleeps its retry pause (1 s)
 //     even with retries set to 0 (TestLibrarySleepsAfterDialTimeout).
 //     Scanner sets the pause to 1 ns.

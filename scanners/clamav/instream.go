@@ -47,7 +47,6 @@ func (s *Scanner) instream(ctx context.Context, r io.Reader) ([]*clamd.Response,
 	defer chunkPool.Put(bp)
 	buf := *bp
 	werr := writeStream(conn, r, buf)
-	var rerr error
 	if werr != nil && !isConnError(werr) {
 		return nil, werr // the reader failed (ctx ended): no answer to wait for
 	}

@@ -31,7 +31,7 @@ func readHeaderBlock(ra io.ReaderAt, off, end int64) (h textproto.Header, body i
 	first := true
 	for {
 		start := lr.off
-		line, err := lr.line()
+		line, _, err := lr.next()
 		if len(line) == 0 && err != nil {
 			body = lr.off
 			break

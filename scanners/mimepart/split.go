@@ -27,17 +27,6 @@ func newLineReaderSize(ra io.ReaderAt, off, end int64, size int) *lineReader {
 	return &lineReader{br: bufio.NewReaderSize(io.NewSectionReader(ra, off, end-off), size), off: off}
 }
 
-// line returns the next line with its ending, or a piece of a long line.
-// The slice is valid until the next call.
-func (l *lineReader) line() ([]byte, error) {
-	b, err := l.br.ReadSlice('\n')
-	l.off += int64(len(b))
-	if err == bufio.ErrBufferFull {
-		return b, nil
-	}
-	return b, err
-}
-
 // next returns the next line or piece of a long line, and whether it
 // starts a line.
 func (l *lineReader) next() (line []byte, start bool, err error) {

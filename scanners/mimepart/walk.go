@@ -207,7 +207,7 @@ func (w *walker) message(ra io.ReaderAt, h textproto.Header, body, end int64, pa
 	if !identity(enc) {
 		sp := w.newSpool()
 		budget := &budgetWriter{w: sp, n: w.remaining()}
-		_, err := w.decode(budget, io.NewSectionReader(ra, body, end-body), enc, path)
+		err := w.decode(budget, io.NewSectionReader(ra, body, end-body), enc, path)
 		if err == errBudget {
 			w.limitSize(path)
 			err = nil
@@ -245,20 +245,19 @@ func (w *walker) limitSize(path string) {
 	w.full = true
 }
 
-// decode writes ra's content, transfer-decoded, to dst.
-func (w *walker) decode(dst io.Writer, src io.Reader, enc, path string) (int64, error) {
+// decode writes src, transfer-decoded, to dst.
+func (w *walker) decode(dst io.Writer, src io.Reader, enc, path string) error {
 	src = ctxReader{w.ctx, src}
-	cw := &countWriter{w: dst}
 	var bad int
 	var err error
 	switch enc {
 	case "base64":
-		bad, err = decodeBase64(cw, src)
+		bad, err = decodeBase64(dst, src)
 		if bad > 0 {
 			w.anomaly(KindEncoding, path, "%d characters outside the base64 alphabet skipped", bad)
 		}
 	case "quoted-printable":
-		bad, err = decodeQP(cw, src)
+		bad, err = decodeQP(dst, src)
 		if bad > 0 {
 			w.anomaly(KindEncoding, path, "%d malformed quoted-printable escapes kept as is", bad)
 		}
@@ -266,7 +265,7 @@ func (w *walker) decode(dst io.Writer, src io.Reader, enc, path string) (int64, 
 		br := bufio.NewReaderSize(src, lineBuf)
 		// Skip to the begin line; without one, decode from the start.
 		var ended bool
-		ended, bad, err = decodeUULines(cw, skipToBegin(br))
+		ended, bad, err = decodeUULines(dst, skipToBegin(br))
 		if err == nil && (!ended || bad > 0) {
 			w.anomaly(KindEncoding, path, "uuencoded content damaged or unterminated")
 		}
@@ -274,9 +273,9 @@ func (w *walker) decode(dst io.Writer, src io.Reader, enc, path string) (int64, 
 		if !identity(enc) {
 			w.anomaly(KindEncoding, path, "unknown Content-Transfer-Encoding %q, content kept as is", enc)
 		}
-		_, err = io.Copy(cw, src)
+		_, err = io.Copy(dst, src)
 	}
-	return cw.n, err
+	return err
 }
 
 func skipToBegin(br *bufio.Reader) *bufio.Reader {
@@ -284,17 +283,6 @@ func skipToBegin(br *bufio.Reader) *bufio.Reader {
 		br.ReadSlice('\n')
 	}
 	return br
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 type ctxReader struct {
@@ -336,7 +324,7 @@ func (w *walker) leaf(ra io.ReaderAt, h textproto.Header, body, end int64, path 
 	}
 	sp := w.newSpool()
 	budget := &budgetWriter{w: sp, n: w.remaining()}
-	_, err := w.decode(budget, io.NewSectionReader(ra, body, end-body), enc, path)
+	err := w.decode(budget, io.NewSectionReader(ra, body, end-body), enc, path)
 	if err == errBudget {
 		p.Truncated = true
 		w.limitSize(path)
