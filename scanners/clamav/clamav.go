@@ -31,7 +31,6 @@ var (
 	ErrTimeout = errors.New("clamav: clamd did not answer in time")
 )
 
-
 // Status is the outcome of one scan.
 type Status uint8
 
