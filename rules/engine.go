@@ -145,7 +145,7 @@ func (p *Pipeline) Run(ctx context.Context, m *check.Message, st check.Stage, tx
 	}
 	for _, group := range p.groups[st] {
 		p.runGroup(ctx, m, st, group, target)
-		if target.allowed || target.decision != nil && target.decision.Action == check.ActReject {
+		if target.allowed || refusing(target.decision, st) {
 			break // the verdict is certain; spare the slower checks
 		}
 	}
@@ -167,6 +167,17 @@ func (p *Pipeline) Run(ctx context.Context, m *check.Message, st check.Stage, tx
 		mergeTx(tx, &scratch)
 	}
 	return out
+}
+
+// refusing reports whether d settles the stage. A reject always does;
+// before DATA a tempfail does too, since the command is refused either way:
+// checks of later priority groups (rate limits, which charge quota for
+// what they let through) then do not run for a command that is refused.
+func refusing(d *check.Decision, st check.Stage) bool {
+	if d == nil {
+		return false
+	}
+	return d.Action == check.ActReject || st < check.EOM && d.Action == check.ActTempfail
 }
 
 // mergeTx folds a recipient's accepted scratch results into the message.

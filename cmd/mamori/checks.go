@@ -4,6 +4,7 @@ package main
 // the one place that says what a mamori binary contains.
 import (
 	_ "github.com/mamori-mail/mamori/reputation/policy"
+	_ "github.com/mamori-mail/mamori/reputation/ratelimit"
 	_ "github.com/mamori-mail/mamori/scanners/clamav"
 	_ "github.com/mamori-mail/mamori/scanners/filetype"
 )

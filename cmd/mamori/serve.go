@@ -82,14 +82,14 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 // loadPipeline loads the configuration and builds every check as serve
-// would, printing every error (file:line: field: problem) on failure.
+// would (read-only: a tool changes no rate-limit counter), printing every error (file:line: field: problem) on failure.
 func loadPipeline(o daemon.Options, stderr io.Writer) (*config.Config, *rules.Pipeline, bool) {
 	cfg, err := daemon.LoadConfig(o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, false
 	}
-	p, err := cfg.Build(daemon.DataDir(o.DataDir, cfg.DataDir), nil)
+	p, err := cfg.BuildReadOnly(daemon.DataDir(o.DataDir, cfg.DataDir), nil)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, false

@@ -15,10 +15,21 @@ const DefaultCheckTimeout = 10 * time.Second
 // Build turns a validated configuration into a ready pipeline. On error it
 // closes whatever it had built, and the error names file and line.
 func (c *Config) Build(dataDir string, log *slog.Logger) (*rules.Pipeline, error) {
+	return c.build(check.Env{DataDir: dataDir}, log)
+}
+
+// BuildReadOnly builds a pipeline for tools (mamori check, validate): its
+// checks judge as the daemon's would but change no shared state, so that
+// checking a message does not use up a sender's rate limit.
+func (c *Config) BuildReadOnly(dataDir string, log *slog.Logger) (*rules.Pipeline, error) {
+	return c.build(check.Env{DataDir: dataDir, ReadOnly: true}, log)
+}
+
+func (c *Config) build(env check.Env, log *slog.Logger) (*rules.Pipeline, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	env := check.Env{DataDir: dataDir, Content: c.Limits.Content()}
+	env.Content = c.Limits.Content()
 	var entries []*rules.Entry
 	var errs []error
 	for _, reg := range check.Registered() {

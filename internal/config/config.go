@@ -262,7 +262,9 @@ func (e *FileError) Error() string {
 	sort.SliceStable(errs, func(i, j int) bool { return lineOf(errs[i]) < lineOf(errs[j]) })
 	for _, err := range errs {
 		var ce *check.ConfigError
-		if errors.As(err, &ce) && ce.Line > 0 {
+		if errors.As(err, &ce) && ce.File != "" {
+			lines = append(lines, ce.Error())
+		} else if errors.As(err, &ce) && ce.Line > 0 {
 			msg := ce.Msg
 			if ce.Path != "" {
 				msg = ce.Path + ": " + msg

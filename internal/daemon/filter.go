@@ -67,6 +67,8 @@ type connFilter struct {
 	spent   time.Duration
 	audited bool
 	last    rules.Verdict
+	// accepted is whether the MTA was told to take the current message.
+	accepted bool
 }
 
 // ctx returns the context for one stage's checks: what is left of the
@@ -121,7 +123,7 @@ func (c *connFilter) begin() {
 	}
 	c.p = c.f.pipeline.Load()
 	c.p.Acquire()
-	c.start, c.audited = time.Now(), false
+	c.start, c.audited, c.accepted = time.Now(), false, false
 }
 
 // refuse answers a command before DATA and records it.
@@ -160,6 +162,7 @@ func (c *connFilter) finish(m *check.Message) milter.Response {
 	r := milter.Response{RemoveHeaders: rules.OwnHeaders}
 	r.AddHeaders = append(r.AddHeaders, v.Headers...)
 	r.AddHeaders = append(r.AddHeaders, v.StatusHeaders(pol)...)
+	c.accepted = v.Action != check.ActReject && v.Action != check.ActTempfail
 	switch v.Action {
 	case check.ActReject:
 		r.Action, r.Reply = milter.Reject, v.Reply
@@ -206,6 +209,9 @@ func (c *connFilter) Refused(st check.Stage, m *check.Message, r check.Reply, wh
 		act = check.ActTempfail
 	}
 	v := rules.Verdict{Action: act, Reply: r, Reason: why}
+	if st != check.Rcpt {
+		c.accepted = false
+	}
 	rec := c.record(m, st, &v)
 	rec.Event = "message"
 	if st == check.Rcpt {
@@ -222,11 +228,16 @@ func (c *connFilter) EndMessage(m *check.Message, aborted bool) {
 	if aborted && !c.audited && c.p != nil {
 		c.f.log.Debug("transaction aborted before end of message", "qid", m.QueueID, "mail_from", m.Sender)
 	}
+	// The checks' end-of-message work (refunds, spool clean-up) runs while
+	// the pipeline is still pinned, so a reload cannot close a check under it.
+	m.Accepted = c.accepted && !aborted
+	m.Done()
 	if c.p != nil {
 		c.p.Release()
 		c.p = nil
 	}
 	c.tx.Reset()
+	c.accepted = false
 }
 
 // Close implements milter.ConnHandler.
@@ -262,5 +273,6 @@ func (f *Filter) CheckMessage(m *check.Message) rules.Verdict {
 	}
 	c.Stage(check.EOH, m)
 	c.Stage(check.EOM, m)
+	m.Accepted = c.accepted
 	return c.last
 }

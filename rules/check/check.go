@@ -99,6 +99,11 @@ type Env struct {
 	// Content bounds the MIME walk that content scanners share, so that
 	// every scanner sees the same parts under the same limits.
 	Content ContentLimits
+	// ReadOnly is set when the pipeline judges for a tool (mamori check)
+	// rather than for the MTA: a check judges as it would, but changes no
+	// state shared with the daemon (rate-limit counters are read, not
+	// taken; nothing is learned).
+	ReadOnly bool
 }
 
 // ContentLimits bounds the decoding of one message's MIME structure. Zero

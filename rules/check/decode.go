@@ -12,12 +12,23 @@ import (
 // ConfigError is one configuration problem, with the line it is on so that
 // an operator can go straight to it. The loader adds the file name.
 type ConfigError struct {
+	// File is set when the problem is in a file the configuration points
+	// to (a rule file) rather than in the configuration file itself.
+	File string
 	Line int
 	Path string // dotted field path, "checks.policy.entries[2].client_ip"
 	Msg  string
 }
 
 func (e *ConfigError) Error() string {
+	if e.File != "" {
+		c := *e
+		c.File = ""
+		if c.Line > 0 {
+			return fmt.Sprintf("%s:%d: %s", e.File, c.Line, strings.TrimPrefix(c.Error(), fmt.Sprintf("line %d: ", c.Line)))
+		}
+		return e.File + ": " + c.Error()
+	}
 	switch {
 	case e.Line > 0 && e.Path != "":
 		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Path, e.Msg)

@@ -60,6 +60,13 @@ type Message struct {
 	// connection and transaction.
 	Macros map[string]string
 
+	// Accepted is set when the transaction ends, before the OnDone
+	// functions run: true when the MTA was told to take the message
+	// (accept, add headers, quarantine, discard: the client heard 250),
+	// false when it was refused or the client gave up. Checks that charged
+	// something for the message (rate limits) give it back when false.
+	Accepted bool
+
 	// state holds what checks keep between stages (SetState, keyed by
 	// check name); the engine never reads it.
 	stateMu sync.Mutex
