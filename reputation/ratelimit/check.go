@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mamori-mail/mamori/internal/redisclient"
@@ -120,6 +121,9 @@ type Checker struct {
 	lim      *Limiter
 	readOnly bool
 	log      *slog.Logger
+	// refunding counts refunds in flight; Close waits for them, so that a
+	// reload does not close the store under one.
+	refunding sync.WaitGroup
 }
 
 var _ check.Check = (*Checker)(nil)
@@ -191,23 +195,24 @@ func (c *Config) compile(node *yaml.Node) (*Limiter, error) {
 			}
 			return errors.Join(out...)
 		}
-		errs = append(errs, located(ex.compile(&lim.Exempt, exNode, path+".exempt")))
+		errs = append(errs, located(ex.compile(&lim.Exempt, exNode, path+"exempt")))
 		for i, lc := range limits {
 			n := nodeAt(limitNodes, i)
-			p := fmt.Sprintf("%s.limits[%d]", path, i)
-			l, err := lc.compile(n, p)
-			if err == nil && seen[l.Name] {
-				err = check.Errorf(child(n, "name"), p+".name", "limit %q is defined twice", l.Name)
+			p := fmt.Sprintf("%slimits[%d]", path, i)
+			if seen[lc.Name] {
+				errs = append(errs, located(check.Errorf(child(n, "name"), p+".name", "limit %q is defined twice", lc.Name)))
+				continue
 			}
+			seen[lc.Name] = true
+			l, err := lc.compile(n, p)
 			if err != nil {
 				errs = append(errs, located(err))
 				continue
 			}
-			seen[l.Name] = true
 			lim.Limits = append(lim.Limits, l)
 		}
 	}
-	add("", c.Exempt, child(node, "exempt"), c.Limits, seq(child(node, "limits")), "checks.ratelimit")
+	add("", c.Exempt, child(node, "exempt"), c.Limits, seq(child(node, "limits")), "checks.ratelimit.")
 	if c.LimitsFile != "" {
 		file, fnode, err := readLimitsFile(c.LimitsFile)
 		if err != nil {
@@ -449,7 +454,10 @@ func (c *Checker) Stages() check.StageMask { return check.Stages(check.MailFrom,
 func (c *Checker) Priority() int { return Priority }
 
 // Close implements check.Check.
-func (c *Checker) Close() error { return c.lim.Store.Close() }
+func (c *Checker) Close() error {
+	c.refunding.Wait()
+	return c.lim.Store.Close()
+}
 
 // Limiter returns the check's limiter.
 func (c *Checker) Limiter() *Limiter { return c.lim }
@@ -594,7 +602,7 @@ func (c *Checker) settle(m *check.Message, ts *txState) {
 		return
 	}
 	// The MTA has its answer; the refund must not hold up the session.
-	go func() {
+	c.refunding.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), refundTimeout)
 		defer cancel()
 		if _, err := c.lim.Store.Apply(ctx, Refund, back); err != nil {
@@ -603,7 +611,7 @@ func (c *Checker) settle(m *check.Message, ts *txState) {
 			return
 		}
 		refunds.WithLabelValues("ok").Inc()
-	}()
+	})
 }
 
 func child(n *yaml.Node, key string) *yaml.Node {
