@@ -150,6 +150,28 @@ func (m *Mamori) Reload(t testing.TB, configYAML string) {
 	}
 }
 
+// ReloadAndWait is Reload, returning once the daemon has logged the
+// outcome: the new configuration serves from then on. A refused
+// configuration fails the test.
+func (m *Mamori) ReloadAndWait(t testing.TB, configYAML string) {
+	t.Helper()
+	done := strings.Count(m.Log(), "configuration reloaded")
+	failed := strings.Count(m.Log(), "reload failed")
+	m.Reload(t, configYAML)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		l := m.Log()
+		if strings.Count(l, "reload failed") > failed {
+			t.Fatalf("mamori refused the new configuration:\n%s", l)
+		}
+		if strings.Count(l, "configuration reloaded") > done {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("mamori did not log the reload within 10s:\n%s", m.Log())
+}
+
 // Log returns the daemon's stderr so far.
 func (m *Mamori) Log() string {
 	m.mu.Lock()

@@ -73,8 +73,8 @@ type LimitConfig struct {
 	IPv4Prefix *int `yaml:"ipv4_prefix"`
 	IPv6Prefix *int `yaml:"ipv6_prefix"`
 	// Reply is the SMTP reply, a 4xx; {limit} becomes the name and {retry}
-	// the seconds to wait. Default
-	// "450 4.7.1 Rate limit {limit} exceeded, try again in {retry} seconds".
+	// the wait ("72 seconds"). Default
+	// "450 4.7.1 Rate limit {limit} exceeded, try again in {retry}".
 	Reply string `yaml:"reply"`
 	// Overrides give some keys another rate, or none.
 	Overrides []OverrideConfig `yaml:"overrides"`
@@ -95,7 +95,7 @@ type OverrideConfig struct {
 }
 
 // DefaultReply answers a refusal.
-const DefaultReply = "450 4.7.1 Rate limit {limit} exceeded, try again in {retry} seconds"
+const DefaultReply = "450 4.7.1 Rate limit {limit} exceeded, try again in {retry}"
 
 // DefaultTimeout bounds one decision: Redis answers within a millisecond
 // when it is well, so waiting longer only delays mail when it is not.
@@ -439,9 +439,15 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// fillReply fills a reply template. The wait is given in whole seconds,
+// rounded up, which clients and people both read without ambiguity.
 func fillReply(tmpl, limit string, retry time.Duration) string {
-	secs := int64((retry + time.Second - 1) / time.Second)
-	return strings.NewReplacer("{limit}", limit, "{retry}", strconv.FormatInt(max(secs, 1), 10)).Replace(tmpl)
+	secs := max(int64((retry+time.Second-1)/time.Second), 1)
+	wait := strconv.FormatInt(secs, 10) + " seconds"
+	if secs == 1 {
+		wait = "1 second"
+	}
+	return strings.NewReplacer("{limit}", limit, "{retry}", wait).Replace(tmpl)
 }
 
 // Name implements check.Check.
