@@ -82,3 +82,19 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("validate defaults: exit %d %q", code, out)
 	}
 }
+
+// TestCheckChargesNoRateLimit: mamori check judges with the limits but uses
+// none of their quota, so checking a folder never throttles real senders.
+// The in-process store is shared by every run in this process, so a
+// charged run would show in the next ones.
+func TestCheckChargesNoRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "m.yaml")
+	os.WriteFile(cfg, []byte("checks:\n  ratelimit:\n    limits:\n      - {name: sender, key: sender, rate: 1, period: 1h}\n"), 0o644)
+	for i := range 3 {
+		code, out, stderr := runCmd(t, "check", "--json", "--config", cfg, "--from", "cli@example.net", "--client-ip", "192.0.2.1", "-")
+		if code != exitOK || !strings.Contains(out, `"action":"accept"`) {
+			t.Fatalf("run %d: exit %d, %s %s", i+1, code, out, stderr)
+		}
+	}
+}
