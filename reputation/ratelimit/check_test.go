@@ -345,7 +345,7 @@ limits:
 			}
 		}},
 	}
-	for name, mk := range testStores(t) {
+	for name, mk := range testStores(t, false) {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
 			for i, tc := range cases {

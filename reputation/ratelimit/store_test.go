@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,20 +15,45 @@ import (
 	"github.com/mamori-mail/mamori/internal/redisclient"
 )
 
+// tk is a test key in the hash slot the limiter uses, so that calls with
+// several keys work on Redis Cluster too.
+func tk(name string) string { return "test:" + hashTag + name }
+
 // testStores returns the stores one table runs against: the in-process
-// store and a real redis-server on a private port.
-func testStores(t *testing.T) map[string]func(t *testing.T) Store {
-	return map[string]func(t *testing.T) Store{
+// store and a real redis-server on a private port; with all, also Redis
+// behind a Sentinel and a three-node Redis Cluster, each reached through
+// the same redis section an operator writes.
+func testStores(t *testing.T, all bool) map[string]func(t *testing.T) Store {
+	m := map[string]func(t *testing.T) Store{
 		"memory": func(t *testing.T) Store { return NewMemory(0) },
 		"redis": func(t *testing.T) Store {
 			return newRedisStore(t, harness.StartRedis(t, harness.RedisOptions{}).Addr)
 		},
 	}
+	if all {
+		m["sentinel"] = func(t *testing.T) Store {
+			srv := harness.StartRedis(t, harness.RedisOptions{})
+			sn := harness.StartRedisSentinel(t, srv, "mamori")
+			return newStoreFor(t, &redisclient.Config{Addrs: []string{sn.Addr}, MasterName: "mamori"})
+		}
+		m["cluster"] = func(t *testing.T) Store {
+			cl := harness.StartRedisCluster(t, 3)
+			return newStoreFor(t, &redisclient.Config{Mode: redisclient.Cluster, Addrs: cl.Addrs[:1]})
+		}
+	}
+	return m
 }
 
 func newRedisStore(t testing.TB, addr string) *Redis {
+	return newStoreFor(t, &redisclient.Config{Addrs: []string{addr}})
+}
+
+func newStoreFor(t testing.TB, cfg *redisclient.Config) *Redis {
 	t.Helper()
-	c, err := redisclient.New(&redisclient.Config{Addrs: []string{addr}})
+	if err := cfg.Validate(nil, "redis"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := redisclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +84,7 @@ func TestStoreTable(t *testing.T) {
 		run  func(t *testing.T, s Store)
 	}{
 		{"burst then refuse", func(t *testing.T, s Store) {
-			r := Request{Key: "k:burst", Rate: hourly5, Cost: 1}
+			r := Request{Key: tk("burst"), Rate: hourly5, Cost: 1}
 			for i := range 5 {
 				res := apply(t, s, Take, r)
 				if !res.Allowed || res.Keys[0].Remaining != 4-i {
@@ -78,8 +104,8 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 		{"all or nothing", func(t *testing.T, s Store) {
-			full := Request{Key: "k:full", Rate: Rate{Count: 1, Period: time.Hour, Burst: 1}, Cost: 1}
-			room := Request{Key: "k:room", Rate: hourly5, Cost: 1}
+			full := Request{Key: tk("full"), Rate: Rate{Count: 1, Period: time.Hour, Burst: 1}, Cost: 1}
+			room := Request{Key: tk("room"), Rate: hourly5, Cost: 1}
 			apply(t, s, Take, full)
 			res := apply(t, s, Take, room, full)
 			if res.Allowed || !res.Keys[0].Allowed || res.Keys[1].Allowed {
@@ -90,7 +116,7 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 		{"peek changes nothing", func(t *testing.T, s Store) {
-			r := Request{Key: "k:peek", Rate: hourly5, Cost: 1}
+			r := Request{Key: tk("peek"), Rate: hourly5, Cost: 1}
 			for range 10 {
 				if res := apply(t, s, Peek, r); !res.Allowed || res.Keys[0].Remaining != 4 {
 					t.Fatalf("peek: %+v", res)
@@ -101,7 +127,7 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 		{"refund", func(t *testing.T, s Store) {
-			r := Request{Key: "k:refund", Rate: hourly5, Cost: 1}
+			r := Request{Key: tk("refund"), Rate: hourly5, Cost: 1}
 			for range 5 {
 				apply(t, s, Take, r)
 			}
@@ -121,7 +147,7 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 		{"cost", func(t *testing.T, s Store) {
-			r := Request{Key: "k:cost", Rate: hourly5, Cost: 3}
+			r := Request{Key: tk("cost"), Rate: hourly5, Cost: 3}
 			if res := apply(t, s, Take, r); !res.Allowed || res.Keys[0].Remaining != 2 {
 				t.Fatalf("cost 3: %+v", res)
 			}
@@ -136,7 +162,7 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 		{"rate change keeps the count", func(t *testing.T, s Store) {
-			r := Request{Key: "k:change", Rate: hourly5, Cost: 1}
+			r := Request{Key: tk("change"), Rate: hourly5, Cost: 1}
 			for range 3 {
 				apply(t, s, Take, r)
 			}
@@ -146,7 +172,7 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 		{"drains with time", func(t *testing.T, s Store) {
-			r := Request{Key: "k:drain", Rate: Rate{Count: 10, Period: time.Second, Burst: 2}, Cost: 1}
+			r := Request{Key: tk("drain"), Rate: Rate{Count: 10, Period: time.Second, Burst: 2}, Cost: 1}
 			apply(t, s, Take, r)
 			apply(t, s, Take, r)
 			res := apply(t, s, Take, r)
@@ -172,8 +198,9 @@ func TestStoreTable(t *testing.T) {
 			}
 		}},
 	}
-	for name, mk := range testStores(t) {
+	for name, mk := range testStores(t, true) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			s := mk(t)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) { c.run(t, s) })
@@ -186,10 +213,11 @@ func TestStoreTable(t *testing.T) {
 // Redis, from two clients standing for two Mamori instances): exactly the
 // burst gets through.
 func TestStoreConcurrentExact(t *testing.T) {
-	for name, mk := range testStores(t) {
+	for name, mk := range testStores(t, true) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			stores := []Store{mk(t)}
-			if _, ok := stores[0].(*Redis); ok {
+			if name == "redis" {
 				srv := harness.StartRedis(t, harness.RedisOptions{})
 				stores = []Store{newRedisStore(t, srv.Addr), newRedisStore(t, srv.Addr)}
 			}
@@ -201,8 +229,8 @@ func TestStoreConcurrentExact(t *testing.T) {
 					s := stores[g%len(stores)]
 					for range 10 {
 						res, err := s.Apply(context.Background(), Take, []Request{
-							{Key: "k:exact", Rate: rate, Cost: 1},
-							{Key: fmt.Sprintf("k:client%d", g), Rate: rate, Cost: 1},
+							{Key: tk("exact"), Rate: rate, Cost: 1},
+							{Key: tk(fmt.Sprintf("client%d", g)), Rate: rate, Cost: 1},
 						})
 						if err != nil {
 							t.Error(err)
@@ -246,7 +274,7 @@ func TestRedisKeysHaveTTL(t *testing.T) {
 func TestRedisDownAndBack(t *testing.T) {
 	srv := harness.StartRedis(t, harness.RedisOptions{})
 	s := newRedisStore(t, srv.Addr)
-	r := Request{Key: "k:down", Rate: hourly5, Cost: 1}
+	r := Request{Key: tk("down"), Rate: hourly5, Cost: 1}
 	apply(t, s, Take, r)
 	srv.Kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -275,7 +303,7 @@ func TestRedisDownAndBack(t *testing.T) {
 func TestRedisHungTimesOut(t *testing.T) {
 	srv := harness.StartRedis(t, harness.RedisOptions{})
 	s := newRedisStore(t, srv.Addr)
-	r := Request{Key: "k:hung", Rate: hourly5, Cost: 1}
+	r := Request{Key: tk("hung"), Rate: hourly5, Cost: 1}
 	apply(t, s, Take, r)
 	srv.Pause(t)
 	defer srv.Resume(t)
@@ -323,5 +351,49 @@ func TestMemoryDropsDrained(t *testing.T) {
 	apply(t, m, Take, Request{Key: "fresh", Rate: hourly5, Cost: 1})
 	if n := m.Len(); n != 1 {
 		t.Fatalf("%d keys after every other bucket drained, want 1", n)
+	}
+}
+
+// TestStoresAgree drives the in-process store and Redis with the same
+// random sequence of calls (take, peek, refund; several keys per call;
+// costs and rates that change between calls) and requires the same answer
+// from both every time. Periods are long, so the microseconds between the
+// two calls cannot change a whole unit.
+func TestStoresAgree(t *testing.T) {
+	mem := NewMemory(0)
+	red := newRedisStore(t, harness.StartRedis(t, harness.RedisOptions{}).Addr)
+	rng := rand.New(rand.NewPCG(4, 2))
+	keys := []string{tk("a"), tk("b"), tk("c"), tk("d")}
+	rates := []Rate{
+		{Count: 5, Period: time.Hour, Burst: 5},
+		{Count: 10, Period: time.Hour, Burst: 3},
+		{Count: 50, Period: 24 * time.Hour, Burst: 50},
+		{Count: 2, Period: time.Hour, Burst: 7},
+	}
+	for i := range 3000 {
+		mode := []Mode{Take, Take, Take, Peek, Refund}[rng.IntN(5)]
+		perm := rng.Perm(len(keys))[:1+rng.IntN(len(keys))]
+		var reqs []Request
+		for _, k := range perm {
+			reqs = append(reqs, Request{Key: keys[k], Rate: rates[rng.IntN(len(rates))], Cost: rng.IntN(4)})
+		}
+		a, err := mem.Apply(context.Background(), mode, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := red.Apply(context.Background(), mode, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Allowed != b.Allowed {
+			t.Fatalf("call %d %s %+v: memory allowed=%v, redis allowed=%v", i, mode, reqs, a.Allowed, b.Allowed)
+		}
+		for j := range reqs {
+			x, y := a.Keys[j], b.Keys[j]
+			if x.Allowed != y.Allowed || x.Remaining != y.Remaining ||
+				!near(x.RetryAfter, y.RetryAfter, time.Second) || !near(x.ResetAfter, y.ResetAfter, time.Second) {
+				t.Fatalf("call %d %s %+v key %d: memory %+v, redis %+v", i, mode, reqs, j, x, y)
+			}
+		}
 	}
 }
