@@ -119,6 +119,28 @@ func TestAllowStopsLaterGroups(t *testing.T) {
 	}
 }
 
+// TestRefusalBeforeDataStopsLaterGroups: before DATA a tempfail refuses
+// the command as surely as a reject, so a later group (the rate limiter,
+// which charges for what it lets through) must not run. At end of message
+// a tempfail does not stop the others: a later reject is stronger.
+func TestRefusalBeforeDataStopsLaterGroups(t *testing.T) {
+	for _, act := range []check.Action{check.ActReject, check.ActTempfail} {
+		late := &fake{name: "late", prio: 900, stages: check.Stages(check.MailFrom, check.EOM), run: symbol("LATE", 0)}
+		early := &fake{name: "early", prio: 10, stages: check.Stages(check.MailFrom, check.EOM), run: decide(act)}
+		p := NewPipeline([]*Entry{entry(early, check.FailContinue), entry(late, check.FailContinue)}, testPolicy, "test", nil)
+		var tx Transaction
+		out := p.Run(context.Background(), &check.Message{}, check.MailFrom, &tx)
+		if out.Decision == nil || out.Decision.Action != act || late.calls.Load() != 0 {
+			t.Fatalf("%s at MAIL FROM: outcome %+v, later group ran %d times", act, out.Decision, late.calls.Load())
+		}
+		var tx2 Transaction
+		p.Run(context.Background(), &check.Message{}, check.EOM, &tx2)
+		if act == check.ActTempfail && late.calls.Load() != 1 {
+			t.Fatalf("tempfail at EOM stopped the later group")
+		}
+	}
+}
+
 func TestFailurePolicies(t *testing.T) {
 	hang := func(ctx context.Context, _ *check.Message, _ check.Stage) (check.Result, error) {
 		time.Sleep(2 * time.Second) // ignores ctx on purpose: the engine must not wait
