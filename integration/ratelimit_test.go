@@ -226,3 +226,40 @@ func TestPostfixRateLimitRedisDown(t *testing.T) {
 		}
 	}
 }
+
+// TestSendmailRateLimit: the in-process store (no Redis) behind real
+// Sendmail, which sends no ABORT between messages of one connection: a
+// transaction the client abandons gives its quota back before the next
+// MAIL FROM is judged, and the limit answers 450 4.7.1 at MAIL FROM.
+func TestSendmailRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startSendmailStack(t, `
+checks:
+  ratelimit:
+    limits:
+      - {name: sender, key: sender, rate: 2, period: 1h}
+`)
+	c := harness.DialSMTP(t, s.sendmail.SMTPAddr, "client.example")
+	defer c.Close()
+	from := "limited@example.net"
+	if r := c.Send(from, []string{"bob@example.org"}, message("first")); !r.OK() {
+		t.Fatalf("first message: %v", r)
+	}
+	// Charged at MAIL FROM, then abandoned.
+	if r := c.Cmd("MAIL FROM:<" + from + ">"); !r.OK() {
+		t.Fatalf("MAIL FROM of the abandoned transaction: %v", r)
+	}
+	if r := c.Cmd("RCPT TO:<bob@example.org>"); !r.OK() {
+		t.Fatalf("RCPT TO of the abandoned transaction: %v", r)
+	}
+	if r := c.Cmd("RSET"); !r.OK() {
+		t.Fatalf("RSET: %v", r)
+	}
+	if r := c.Send(from, []string{"bob@example.org"}, message("second")); !r.OK() {
+		t.Fatalf("second message (the abandoned one gave its quota back): %v", r)
+	}
+	wantLimited(t, c.Send(from, []string{"bob@example.org"}, message("third")))
+	if got := len(s.sink.WaitCount(t, 2, 30*time.Second)); got != 2 {
+		t.Fatalf("%d delivered", got)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mamori-mail/mamori/internal/redisclient"
@@ -101,8 +100,10 @@ const DefaultReply = "450 4.7.1 Rate limit {limit} exceeded, try again in {retry
 // when it is well, so waiting longer only delays mail when it is not.
 const DefaultTimeout = 500 * time.Millisecond
 
-// refundTimeout bounds giving quota back after a refused message.
-const refundTimeout = 2 * time.Second
+// refundTimeout bounds giving quota back after a refused message. The
+// refund is made before the session goes on, so that the client's next
+// attempt sees the quota; while Redis is known to be down it fails at once.
+const refundTimeout = 500 * time.Millisecond
 
 // Priority: after every other check of a stage, so that a command another
 // check refuses is never charged (the engine stops a stage at a refusal).
@@ -121,9 +122,6 @@ type Checker struct {
 	lim      *Limiter
 	readOnly bool
 	log      *slog.Logger
-	// refunding counts refunds in flight; Close waits for them, so that a
-	// reload does not close the store under one.
-	refunding sync.WaitGroup
 }
 
 var _ check.Check = (*Checker)(nil)
@@ -460,10 +458,7 @@ func (c *Checker) Stages() check.StageMask { return check.Stages(check.MailFrom,
 func (c *Checker) Priority() int { return Priority }
 
 // Close implements check.Check.
-func (c *Checker) Close() error {
-	c.refunding.Wait()
-	return c.lim.Store.Close()
-}
+func (c *Checker) Close() error { return c.lim.Store.Close() }
 
 // Limiter returns the check's limiter.
 func (c *Checker) Limiter() *Limiter { return c.lim }
@@ -607,17 +602,16 @@ func (c *Checker) settle(m *check.Message, ts *txState) {
 	if len(back) == 0 {
 		return
 	}
-	// The MTA has its answer; the refund must not hold up the session.
-	c.refunding.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), refundTimeout)
-		defer cancel()
-		if _, err := c.lim.Store.Apply(ctx, Refund, back); err != nil {
-			refunds.WithLabelValues("error").Inc()
-			c.log.Debug("giving back rate-limit quota failed", "err", err)
-			return
-		}
-		refunds.WithLabelValues("ok").Inc()
-	})
+	// Synchronous: a client that retries at once (or sends its next
+	// message on the same connection) must find the quota back.
+	ctx, cancel := context.WithTimeout(context.Background(), refundTimeout)
+	defer cancel()
+	if _, err := c.lim.Store.Apply(ctx, Refund, back); err != nil {
+		refunds.WithLabelValues("error").Inc()
+		c.log.Debug("giving back rate-limit quota failed", "err", err)
+		return
+	}
+	refunds.WithLabelValues("ok").Inc()
 }
 
 func child(n *yaml.Node, key string) *yaml.Node {

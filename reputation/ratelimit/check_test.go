@@ -82,11 +82,10 @@ func (s *session) rcpt(addr string) (bool, check.Result) {
 	return res.Decision == nil, res
 }
 
-// end finishes the transaction and waits for any refund.
+// end finishes the transaction; a refund is made before Done returns.
 func (s *session) end(accepted bool) {
 	s.m.Accepted = accepted
 	s.m.Done()
-	s.c.refunding.Wait()
 }
 
 // send runs a whole transaction; it returns whether MAIL FROM passed and
