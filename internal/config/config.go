@@ -258,7 +258,7 @@ type FileError struct {
 
 func (e *FileError) Error() string {
 	var lines []string
-	errs := flatten(e.Err)
+	errs := check.Errors(e.Err)
 	sort.SliceStable(errs, func(i, j int) bool { return lineOf(errs[i]) < lineOf(errs[j]) })
 	for _, err := range errs {
 		var ce *check.ConfigError
@@ -287,16 +287,6 @@ func lineOf(err error) int {
 	return 0
 }
 
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
 
 func prefixFile(path string, err error) error {
 	if err == nil {

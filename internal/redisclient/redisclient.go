@@ -139,14 +139,11 @@ func (c *Config) Validate(node *yaml.Node, path string) error {
 	return errors.Join(errs...)
 }
 
+// valueOf positions an error at key's value, or at the section when the
+// key is missing.
 func valueOf(n *yaml.Node, key string) *yaml.Node {
-	if n == nil {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
+	if v := check.Field(n, key); v != nil {
+		return v
 	}
 	return n
 }

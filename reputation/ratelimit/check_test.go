@@ -400,6 +400,10 @@ func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	badFile := filepath.Join(dir, "limits.yaml")
 	os.WriteFile(badFile, []byte("limits:\n  - {name: x, key: ip, rate: 1, period: 1h}\n  - {name: y, key: user, rate: 0, period: 1h}\n"), 0o644)
+	unknownFile := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknownFile, []byte("limits:\n  - name: x\n    rates: 3\n"), 0o644)
+	brokenFile := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(brokenFile, []byte("limits: [\n"), 0o644)
 	for _, tc := range []struct {
 		name, src string
 		want      []string
@@ -440,6 +444,8 @@ limits:
 			badFile + ":2: limits[0].key", badFile + ":3: limits[1].rate",
 		}},
 		{"missing limits file", "limits_file: /nonexistent/limits.yaml", []string{"line 1: checks.ratelimit.limits_file", "no such file"}},
+		{"limits file with an unknown key", "limits_file: " + unknownFile, []string{unknownFile + ":3: limits[0].rates: unknown field (did you mean \"rate\"?)"}},
+		{"limits file that is not YAML", "limits_file: " + brokenFile, []string{brokenFile + ":1: "}},
 		{"redis section", "redis: {mode: cluster, addrs: [x], db: 2}\nlimits: [{name: z, key: sender, rate: 1, period: 1h}]", []string{
 			"redis.addrs: \"x\" is not host:port", "redis.db: Redis Cluster has only database 0",
 		}},

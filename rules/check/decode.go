@@ -214,3 +214,60 @@ func join(path, key string) string {
 	}
 	return path + "." + key
 }
+
+// Field returns the value node of key in mapping node n, or nil: factories
+// use it to find the line of a setting they found wrong.
+func Field(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// Item returns the i-th item of sequence node n, or nil.
+func Item(n *yaml.Node, i int) *yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return nil
+	}
+	return n.Content[i]
+}
+
+// Errors flattens errors.Join trees into a list.
+func Errors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Errors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// InFile returns err with every ConfigError in it placed in file: for
+// files the configuration points to (rule files, limit files), whose
+// errors must not be reported against the configuration file's lines.
+func InFile(err error, file string) error {
+	if err == nil || file == "" {
+		return err
+	}
+	var out []error
+	for _, e := range Errors(err) {
+		var ce *ConfigError
+		if errors.As(e, &ce) {
+			c := *ce
+			c.File = file
+			e = &c
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
