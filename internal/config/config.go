@@ -287,7 +287,6 @@ func lineOf(err error) int {
 	return 0
 }
 
-
 func prefixFile(path string, err error) error {
 	if err == nil {
 		return nil

@@ -273,7 +273,7 @@ func (lc *LimitConfig) compile(node *yaml.Node, path string) (*Limit, error) {
 	} else if r.Code/100 != 4 {
 		bad("reply", "must be a 4xx reply: a rate limit asks the client to come back later, it does not bounce the mail")
 	}
-		for i, oc := range lc.Overrides {
+	for i, oc := range lc.Overrides {
 		n := check.Item(check.Field(node, "overrides"), i)
 		op := fmt.Sprintf("%s.overrides[%d]", path, i)
 		o := override{rate: l.Rate, unlimited: oc.Unlimited}
