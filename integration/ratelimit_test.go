@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,14 +13,16 @@ import (
 )
 
 // rateConfig is the configuration both Mamori instances run: one Redis,
-// a sender limit of 50 per hour, and two senders with limits of their own.
-func rateConfig(redisAddr, onError string, smallRate int) string {
+// a sender limit of 50 per hour with a short-period override, and more
+// limits in a limits file.
+func rateConfig(redisAddr, onError, limitsFile string) string {
 	return `
 checks:
   ratelimit:
     on_error: ` + onError + `
     redis:
       addrs: ["` + redisAddr + `"]
+    limits_file: ` + limitsFile + `
     limits:
       - name: sender
         key: sender
@@ -26,8 +30,24 @@ checks:
         period: 1h
         overrides:
           - {match: short@example.net, rate: 5, period: 2s}
-          - {match: small@example.net, rate: ` + fmt.Sprint(smallRate) + `}
 `
+}
+
+// writeLimits writes the limits file: a domain limit under which
+// small.example may send smallRate messages per hour.
+func writeLimits(t *testing.T, path string, smallRate int) {
+	t.Helper()
+	text := fmt.Sprintf(`limits:
+  - name: domain
+    key: sender_domain
+    rate: 1000
+    period: 1h
+    overrides:
+      - {match: small.example, rate: %d}
+`, smallRate)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rateStack is one Postfix with two smtpd listeners, each filtered by its
@@ -38,13 +58,16 @@ type rateStack struct {
 	mamori  [2]*harness.Mamori
 	postfix *harness.Postfix
 	smtp    [2]string
+	limits  string // the limits file both instances read
 }
 
 func startRateStack(t *testing.T) *rateStack {
 	t.Helper()
 	s := &rateStack{redis: harness.StartRedis(t, harness.RedisOptions{}), sink: harness.StartSink(t)}
+	s.limits = filepath.Join(t.TempDir(), "ratelimits.yaml")
+	writeLimits(t, s.limits, 2)
 	for i := range s.mamori {
-		s.mamori[i] = harness.StartMamori(t, rateConfig(s.redis.Addr, "continue", 2))
+		s.mamori[i] = harness.StartMamori(t, rateConfig(s.redis.Addr, "continue", s.limits))
 	}
 	second := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	s.postfix = harness.StartPostfix(t, harness.PostfixOptions{
@@ -61,9 +84,11 @@ func (s *rateStack) send(i int, from, subject string) harness.SMTPResult {
 	return harness.SendMail(s.smtp[i%2], "client.example", from, []string{"bob@example.org"}, message(subject))
 }
 
+// reload rewrites the limits file and reloads both instances.
 func (s *rateStack) reload(t *testing.T, onError string, smallRate int) {
+	writeLimits(t, s.limits, smallRate)
 	for _, m := range s.mamori {
-		m.ReloadAndWait(t, rateConfig(s.redis.Addr, onError, smallRate))
+		m.ReloadAndWait(t, rateConfig(s.redis.Addr, onError, s.limits))
 	}
 }
 
@@ -159,32 +184,47 @@ func TestPostfixRateLimitExact(t *testing.T) {
 	}
 }
 
-// TestPostfixRateLimitRedisDown: a reload changes a limit and keeps the
-// counts; with on_error continue (the default), mail flows while Redis is
-// dead and is limited again once it is back; with on_error tempfail it is
-// tempfailed meanwhile. No restart of Mamori.
+// TestPostfixRateLimitRedisDown: a reload of the limits file changes a
+// limit and keeps the counts; with on_error continue (the default), mail
+// flows while Redis hangs or is dead and is limited again once it is back;
+// with on_error tempfail it is tempfailed meanwhile. No restart of Mamori.
 func TestPostfixRateLimitRedisDown(t *testing.T) {
 	t.Parallel()
 	s := startRateStack(t)
 	limitedAfterTwo := func(phase string) {
 		t.Helper()
 		for i := range 2 {
-			if r := s.send(i, "small@example.net", phase); !r.OK() {
+			if r := s.send(i, "small@small.example", phase); !r.OK() {
 				t.Fatalf("%s: message %d: %v", phase, i+1, r)
 			}
 		}
-		wantLimited(t, s.send(0, "small@example.net", phase))
+		wantLimited(t, s.send(0, "small@small.example", phase))
 	}
 	limitedAfterTwo("before")
-	// A reload applies a changed limit to the counts so far: 2 sent of
-	// a new 4 leaves 2.
+	// A reload with a changed limits file applies the new limit to the
+	// counts so far: 2 sent of a new 4 leaves 2.
 	s.reload(t, "continue", 4)
 	limitedAfterTwo("raised")
 	s.reload(t, "continue", 2)
 
+	// A hung Redis (stopped, connections open, no answers): mail flows,
+	// each message delayed at most by the check's timeout.
+	s.redis.Pause(t)
+	for i := range 3 {
+		t0 := time.Now()
+		if r := s.send(i, "hung@example.net", "hung"); !r.OK() {
+			t.Fatalf("Redis hung, on_error continue: message %d: %v", i+1, r)
+		}
+		if d := time.Since(t0); d > 3*time.Second {
+			t.Errorf("Redis hung: message %d took %s", i+1, d)
+		}
+	}
+	s.redis.Resume(t)
+	time.Sleep(1200 * time.Millisecond)
+
 	s.redis.Kill()
 	for i := range 4 {
-		if r := s.send(i, "small@example.net", "fail-open"); !r.OK() {
+		if r := s.send(i, "small@small.example", "fail-open"); !r.OK() {
 			t.Fatalf("Redis dead, on_error continue: message %d: %v", i+1, r)
 		}
 	}
