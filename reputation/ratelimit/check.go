@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,12 +93,8 @@ func (c *Checker) Priority() int { return Priority }
 // Close implements check.Check.
 func (c *Checker) Close() error { return c.lim.Store.Close() }
 
-// Limiter returns the check's limiter.
-func (c *Checker) Limiter() *Limiter { return c.lim }
-
 // txState is what one transaction was charged.
 type txState struct {
-	facts Facts
 	// charged are the requests taken at MAIL FROM: every messages limit,
 	// and every recipients limit for the first recipient.
 	charged []Request
@@ -141,7 +136,7 @@ func (c *Checker) mailFrom(ctx context.Context, m *check.Message) (check.Result,
 		exempted.WithLabelValues(why).Inc()
 		return check.Result{}, nil
 	}
-	ts := &txState{facts: f, rcpt: c.lim.Plan(f, Recipients, 1)}
+	ts := &txState{rcpt: c.lim.Plan(f, Recipients, 1)}
 	m.SetState(stateKey, ts)
 	plan := append(c.lim.Plan(f, Messages, 1), ts.rcpt...)
 	ok, denied, err := c.lim.Decide(ctx, c.mode(), plan)
@@ -200,7 +195,8 @@ func (c *Checker) refusal(denied []Denial, rcpt bool) check.Result {
 		}
 		res.Add("RATELIMIT_"+strings.ToUpper(d.Limit.Name), 0,
 			fmt.Sprintf("%s %s: %s; retry in %s", d.Limit.Key, d.Value, d.Req.Rate, d.RetryAfter.Round(time.Second)))
-		reasons = append(reasons, fmt.Sprintf("limit %s (%s per %s) reached for %s %s", d.Limit.Name, strconv.Itoa(d.Req.Rate.Count)+" "+d.Limit.Count.String(), d.Req.Rate.Period, d.Limit.Key, d.Value))
+		reasons = append(reasons, fmt.Sprintf("limit %s (%d %s per %s) reached for %s %s",
+			d.Limit.Name, d.Req.Rate.Count, d.Limit.Count, d.Req.Rate.Period, d.Limit.Key, d.Value))
 	}
 	reply, _ := check.ParseReply(fillReply(worst.Limit.Reply, worst.Limit.Name, worst.RetryAfter))
 	res.Decision = &check.Decision{Action: check.ActTempfail, Reply: reply, Reason: strings.Join(reasons, "; "), Recipient: rcpt}
