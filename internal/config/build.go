@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/mamori-mail/mamori/rules/check"
 )
@@ -30,6 +31,16 @@ func (c *Config) build(env check.Env, log *slog.Logger) (*rules.Pipeline, error)
 		log = slog.New(slog.DiscardHandler)
 	}
 	env.Content = c.Limits.Content()
+	if o, err := c.DNS.Options(); err == nil {
+		env.DNS = resolver.Shared(o)
+	} else if len(c.DNS.Nameservers) > 0 {
+		return nil, err
+	} else {
+		// No resolv.conf (a container without DNS): checks that need DNS
+		// fail as "could not decide" and their on_error applies.
+		log.Warn("no DNS resolver; DNS-based checks cannot decide", "err", err)
+		env.DNS = resolver.Shared(resolver.Options{})
+	}
 	var entries []*rules.Entry
 	var errs []error
 	for _, reg := range check.Registered() {

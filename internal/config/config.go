@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules/check"
 	"gopkg.in/yaml.v3"
 )
@@ -44,6 +45,8 @@ type Config struct {
 	Headers Headers `yaml:"headers"`
 	// Scores override the score of any symbol by name.
 	Scores map[string]float64 `yaml:"scores"`
+	// DNS sets the resolver the reputation checks share.
+	DNS resolver.Config `yaml:"dns"`
 	// Checks configures each check by its registered name. Every check takes
 	// enabled, timeout and on_error besides its own settings.
 	Checks map[string]yaml.Node `yaml:"checks"`

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -99,6 +101,8 @@ type Env struct {
 	// Content bounds the MIME walk that content scanners share, so that
 	// every scanner sees the same parts under the same limits.
 	Content ContentLimits
+	// DNS is the shared resolver; nil when the daemon has none (tests).
+	DNS DNS
 	// ReadOnly is set when the pipeline judges for a tool (mamori check)
 	// rather than for the MTA: a check judges as it would, but changes no
 	// state shared with the daemon (rate-limit counters are read, not
@@ -204,4 +208,22 @@ func ParseFailurePolicy(s string) (FailurePolicy, error) {
 		return FailTempfail, nil
 	}
 	return 0, fmt.Errorf("on_error must be tempfail or continue, not %q", s)
+}
+
+// DNS is the resolver the reputation checks share: one set of nameservers,
+// one cache, one budget per message (internal/resolver). Its methods have
+// the standard library's shape, so that libraries written for net.Resolver
+// take it as is. A missing name or record is a *net.DNSError with
+// IsNotFound; anything else (a server failure, a timeout, a spent budget)
+// is an error the check reports as "could not decide".
+type DNS interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+	// LookupA asks for IPv4 addresses only (blocklist answers).
+	LookupA(ctx context.Context, name string) ([]netip.Addr, error)
+	// ForMessage returns the resolver as seen by m: its queries count
+	// against the message's lookup budget.
+	ForMessage(m *Message) DNS
 }
