@@ -205,7 +205,7 @@ func TestContextEndsWait(t *testing.T) {
 func TestCacheBound(t *testing.T) {
 	c := newCache(10)
 	for i := range 100 {
-		c.put(cacheKey{name: string(rune('a' + i%26)) + string(rune('a'+i/26)), qtype: 1}, answer{}, time.Now().Add(time.Hour))
+		c.put(cacheKey{name: string(rune('a'+i%26)) + string(rune('a'+i/26)), qtype: 1}, answer{}, time.Now().Add(time.Hour))
 	}
 	if c.len() != 10 {
 		t.Fatalf("%d entries, bound 10", c.len())
