@@ -6,6 +6,7 @@ import (
 	_ "github.com/mamori-mail/mamori/reputation/dnsbl"
 	_ "github.com/mamori-mail/mamori/reputation/policy"
 	_ "github.com/mamori-mail/mamori/reputation/ratelimit"
+	_ "github.com/mamori-mail/mamori/reputation/spf"
 	_ "github.com/mamori-mail/mamori/scanners/clamav"
 	_ "github.com/mamori-mail/mamori/scanners/filetype"
 )
