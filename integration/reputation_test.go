@@ -1,0 +1,105 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamori-mail/mamori/integration/harness"
+)
+
+// sendFrom delivers one message as if from client ip: Postfix trusts
+// XCLIENT from loopback (smtpd_authorized_xclient_hosts), and hands the
+// claimed address to Mamori as the client's.
+func sendFrom(t *testing.T, addr, ip, from string, data []byte) harness.SMTPResult {
+	t.Helper()
+	c := harness.DialSMTP(t, addr, "client.example")
+	defer c.Close()
+	if r := c.Cmd("XCLIENT ADDR=" + ip + " NAME=[UNAVAILABLE]"); r.Code != 220 {
+		t.Fatalf("XCLIENT: %v", r)
+	}
+	if r := c.Cmd("EHLO client.example"); r.Code != 250 {
+		t.Fatalf("EHLO after XCLIENT: %v", r)
+	}
+	return c.Send(from, []string{"bob@example.org"}, data)
+}
+
+// TestPostfixDNSBLAndSPF: blocklist hits, a list's refusal code and SPF,
+// through real Postfix, with every answer from a DNS server the test runs.
+func TestPostfixDNSBLAndSPF(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t)
+	dns.Add(t,
+		"5.113.0.203.bl.test. 60 IN A 127.0.0.2",
+		"6.113.0.203.bl.test. 60 IN A 127.0.0.3",
+		"7.113.0.203.bl.test. 60 IN A 127.255.255.254",
+		`example.net. 60 IN TXT "v=spf1 ip4:203.0.113.0/24 -all"`,
+	)
+	sink := harness.StartSink(t)
+	m := harness.StartMamori(t, `
+dns:
+  nameservers: ["`+dns.Addr+`"]
+  timeout: 500ms
+checks:
+  dnsbl:
+    lists:
+      - zone: bl.test
+        returns:
+          - {code: 127.0.0.2, symbol: RBL_TEST_BLOCK, outcome: reject}
+          - {code: 127.0.0.3, symbol: RBL_TEST_SCORE, outcome: 3}
+  spf: {}
+`)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{Milter: m.Milter, DefaultAction: "tempfail", Sink: sink,
+		Main: map[string]string{"smtpd_authorized_xclient_hosts": "127.0.0.0/8", "mynetworks": "127.0.0.0/8 203.0.113.0/24 198.51.100.0/24"}})
+	audit := func(subject string) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, r := range m.Audit(t) {
+				if strings.Contains(stringOf(r["message_id"]), "."+subject+"@") {
+					return r
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no audit record for %q:\n%v", subject, m.Audit(t))
+		return nil
+	}
+
+	// Listed with a reject outcome: refused at MAIL FROM with Postfix's text.
+	r := sendFrom(t, pf.SMTPAddr, "203.0.113.5", "alice@example.net", message("listed"))
+	if r.Code != 554 || r.Stage != "mail" || !strings.Contains(r.Text, "Service unavailable; client [203.0.113.5] blocked using bl.test") {
+		t.Fatalf("listed client: %v", r)
+	}
+	// Listed with a score: delivered, scored, SPF passes.
+	if r := sendFrom(t, pf.SMTPAddr, "203.0.113.6", "alice@example.net", message("scored")); !r.OK() {
+		t.Fatalf("scored client: %v", r)
+	}
+	rec := audit("scored")
+	if s := symbolsOf(rec); !strings.Contains(s, "RBL_TEST_SCORE:203.0.113.6 listed in bl.test (127.0.0.3)") || !strings.Contains(s, "SPF_PASS:example.net") {
+		t.Errorf("symbols of the scored message: %s", s)
+	}
+	// The list refuses (127.255.255.254): an error, never a hit.
+	if r := sendFrom(t, pf.SMTPAddr, "203.0.113.7", "alice@example.net", message("refused")); !r.OK() {
+		t.Fatalf("client of a refusing list: %v", r)
+	}
+	if s := symbolsOf(audit("refused")); strings.Contains(s, "RBL_TEST") || !strings.Contains(s, "DNSBL_FAIL:bl.test: list refused the query (answer 127.255.255.254)") {
+		t.Errorf("refusal code: %s", s)
+	}
+	m.WaitLog(t, "blocklist refuses our queries", 5*time.Second)
+	// SPF fail from outside the sender's network.
+	if r := sendFrom(t, pf.SMTPAddr, "198.51.100.9", "alice@example.net", message("spffail")); !r.OK() {
+		t.Fatalf("SPF fail is a score by default: %v", r)
+	}
+	if s := symbolsOf(audit("spffail")); !strings.Contains(s, "SPF_FAIL:example.net") {
+		t.Errorf("SPF fail: %s", s)
+	}
+	if n := dns.QueryCount("6.113.0.203.bl.test.", 1); n != 1 {
+		t.Errorf("bl.test asked %d times for one client", n)
+	}
+}
+
+func stringOf(v any) string {
+	s, _ := v.(string)
+	return s
+}
