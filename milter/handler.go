@@ -51,9 +51,21 @@ type Response struct {
 	// RemoveHeaders names headers whose every incoming copy is removed
 	// before AddHeaders are added.
 	RemoveHeaders []string
+	// DeleteHeaders are single incoming fields to remove, each named with
+	// its 1-based position among the fields of that name.
+	DeleteHeaders []HeaderRef
+	// InsertHeaders go above every other field, in order (trace fields
+	// such as Authentication-Results belong at the top).
+	InsertHeaders []check.HeaderField
 	// QuarantineReason is the hold reason (Sendmail keeps it; Postfix logs
 	// its own text).
 	QuarantineReason string
+}
+
+// HeaderRef is one occurrence of a header field.
+type HeaderRef struct {
+	Name  string
+	Index int // 1-based among the fields named Name
 }
 
 // replyText makes a reply safe for the milter protocol: one line, no NUL.

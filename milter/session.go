@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 
 	gomilter "github.com/d--j/go-milter"
@@ -237,12 +238,22 @@ func (s *session) modify(r Response, m gomilter.Modifier) error {
 			}
 		}
 	}
-	for _, h := range r.AddHeaders {
-		v := h.Value
-		if s.leadSpace {
-			v = " " + v // with leading space negotiated the MTA adds none
+	// Highest position first, so that earlier positions stay valid.
+	dels := slices.Clone(r.DeleteHeaders)
+	slices.SortFunc(dels, func(a, b HeaderRef) int { return b.Index - a.Index })
+	for _, d := range dels {
+		if err := m.ChangeHeader(d.Index, d.Name, ""); err != nil {
+			return err
 		}
-		if err := m.AddHeader(h.Name, v); err != nil {
+	}
+	for i := len(r.InsertHeaders) - 1; i >= 0; i-- {
+		h := r.InsertHeaders[i]
+		if err := m.InsertHeader(0, h.Name, s.headerValue(h.Value)); err != nil {
+			return err
+		}
+	}
+	for _, h := range r.AddHeaders {
+		if err := m.AddHeader(h.Name, s.headerValue(h.Value)); err != nil {
 			return err
 		}
 	}
@@ -254,6 +265,15 @@ func (s *session) modify(r Response, m gomilter.Modifier) error {
 		return m.Quarantine(reason)
 	}
 	return nil
+}
+
+// headerValue is v as the MTA must receive it: with leading space
+// negotiated, the MTA adds none after the colon, so the milter does.
+func (s *session) headerValue(v string) string {
+	if s.leadSpace {
+		return " " + v
+	}
+	return v
 }
 
 func (s *session) Abort(m gomilter.Modifier) error {

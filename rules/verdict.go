@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/emersion/go-msgauth/authres"
 	"github.com/mamori-mail/mamori/rules/check"
 )
 
@@ -32,6 +33,9 @@ type Policy struct {
 	// ServerName labels the report header, so that a message that passed
 	// several filters shows which one said what.
 	ServerName string
+	// AuthServID names this server in Authentication-Results; incoming
+	// fields that claim it are removed.
+	AuthServID string
 }
 
 // Verdict is the final word on a message (or on a command before DATA).
@@ -45,7 +49,7 @@ type Verdict struct {
 	// did, or nothing was found).
 	Decider     string              `json:"decider,omitempty"`
 	Headers     []check.HeaderField `json:"-"`
-	AuthResults []string            `json:"-"`
+	AuthResults []authres.Result    `json:"-"`
 }
 
 // Transaction accumulates what checks report over the stages of one message.
@@ -58,7 +62,7 @@ type Transaction struct {
 	allowed  bool
 	allowBy  string
 	headers  []check.HeaderField
-	authres  []string
+	authres  []authres.Result
 }
 
 // Reset clears the transaction for the next message on the connection.
@@ -227,7 +231,7 @@ func (t *Transaction) Clone() Transaction {
 	c := *t
 	c.symbols = append([]check.Symbol(nil), t.symbols...)
 	c.headers = append([]check.HeaderField(nil), t.headers...)
-	c.authres = append([]string(nil), t.authres...)
+	c.authres = append([]authres.Result(nil), t.authres...)
 	if t.decision != nil {
 		d := *t.decision
 		c.decision = &d

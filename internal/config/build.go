@@ -103,5 +103,6 @@ func (c *Config) Policy() rules.Policy {
 		HeadersOnClean: c.Headers.OnClean == nil || *c.Headers.OnClean,
 		Report:         c.Headers.Report == nil || *c.Headers.Report,
 		ServerName:     c.Headers.ServerName,
+		AuthServID:     c.Headers.AuthServID,
 	}
 }

@@ -160,6 +160,11 @@ type Headers struct {
 	Report *bool `yaml:"report"`
 	// ServerName names this filter in X-Mamori-Report (default: host name).
 	ServerName string `yaml:"server_name"`
+	// AuthServID is the authserv-id of the Authentication-Results field
+	// Mamori adds (RFC 8601), usually the MX host name; incoming fields
+	// carrying it are removed, so senders cannot forge them. Default: the
+	// host name.
+	AuthServID string `yaml:"authserv_id"`
 }
 
 // CheckCommon are the settings every check takes.
@@ -201,7 +206,7 @@ func Defaults() *Config {
 			Reject:   "550 5.7.1 Message rejected as spam",
 			Tempfail: "451 4.7.1 Temporary failure, please try again later",
 		},
-		Headers: Headers{OnClean: &t, Report: &f, ServerName: host},
+		Headers: Headers{OnClean: &t, Report: &f, ServerName: host, AuthServID: host},
 		Version: "defaults",
 	}
 }

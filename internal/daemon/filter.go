@@ -160,6 +160,13 @@ func (c *connFilter) finish(m *check.Message) milter.Response {
 	scoreHist.Observe(v.Score)
 
 	r := milter.Response{RemoveHeaders: rules.OwnHeaders}
+	for _, i := range rules.ForgedAuthResults(m.Headers, pol.AuthServID) {
+		r.DeleteHeaders = append(r.DeleteHeaders, milter.HeaderRef{Name: "Authentication-Results", Index: i})
+	}
+	if h, ok := v.AuthResultsHeader(pol); ok {
+		// At the top, like the trace field it is (RFC 8601 §5).
+		r.InsertHeaders = append(r.InsertHeaders, h)
+	}
 	r.AddHeaders = append(r.AddHeaders, v.Headers...)
 	r.AddHeaders = append(r.AddHeaders, v.StatusHeaders(pol)...)
 	c.accepted = v.Action != check.ActReject && v.Action != check.ActTempfail

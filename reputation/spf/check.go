@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"blitiri.com.ar/go/spf"
+	"github.com/emersion/go-msgauth/authres"
 	"github.com/mamori-mail/mamori/reputation/dnsbl"
 	"github.com/mamori-mail/mamori/rules/check"
 	"gopkg.in/yaml.v3"
@@ -118,10 +119,10 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 	}
 	reply, _ := check.ParseReply(strings.ReplaceAll(c.reply, "{domain}", r.Domain))
 	c.outcomes[r.Result].Apply(&res, symbols[r.Result], detail, reply, fmt.Sprintf("SPF %s for %s", r.Result, r.Domain))
-	prop := "smtp.mailfrom=" + r.Domain
+	ar := &authres.SPFResult{Value: authres.ResultValue(r.Result), From: r.Domain}
 	if r.Helo {
-		prop = "smtp.helo=" + r.Domain
+		ar.From, ar.Helo = "", r.Domain
 	}
-	res.AuthResults = append(res.AuthResults, "spf="+string(r.Result)+" "+prop)
+	res.AuthResults = append(res.AuthResults, ar)
 	return res, nil
 }

@@ -3,6 +3,8 @@ package check
 import (
 	"fmt"
 	"strings"
+
+	"github.com/emersion/go-msgauth/authres"
 )
 
 // Action is what happens to a message (or, before DATA, to a command).
@@ -140,9 +142,9 @@ type Result struct {
 	Symbols  []Symbol
 	Decision *Decision
 	Headers  []HeaderField
-	// AuthResults are RFC 8601 resinfo clauses ("spf=pass smtp.mailfrom=..."),
+	// AuthResults are RFC 8601 results (spf, dkim, dmarc),
 	// gathered into one Authentication-Results header.
-	AuthResults []string
+	AuthResults []authres.Result
 }
 
 // Add appends a symbol.
