@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 sendmail_prefix=${MAMORI_SENDMAIL_PREFIX:-/opt/mamori-test/sendmail}
 
 pkgs=(postfix clamav-daemon clamav clamav-milter p7zip-full zip redis-server swaks opendkim-tools
-      m4 libwrap0 iproute2 ca-certificates procps)
+      m4 libwrap0 iproute2 ca-certificates procps opendkim)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -30,7 +30,7 @@ fi
 
 # The packages start system daemons where an init system exists; the tests
 # never use them, and a system clamd would try to load (absent) signatures.
-for svc in clamav-daemon clamav-freshclam clamav-milter redis-server postfix; do
+for svc in clamav-daemon clamav-freshclam clamav-milter redis-server postfix opendkim; do
 	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 
