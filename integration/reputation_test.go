@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,85 @@ checks:
 func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// TestPostfixDMARCAndAuthResults: DMARC through real Postfix with SPF as
+// the aligned identity: a failing message under p=reject is refused at end
+// of data, under p=quarantine held (as configured), a subdomain without a
+// record takes the organizational domain's sp=; passing mail is delivered
+// with one Authentication-Results field of ours on top, and a forged one
+// claiming our authserv-id is gone while another server's stays.
+func TestPostfixDMARCAndAuthResults(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t)
+	dns.Add(t,
+		`example.net. 60 IN TXT "v=spf1 ip4:203.0.113.0/24 -all"`,
+		`_dmarc.example.net. 60 IN TXT "v=DMARC1; p=reject"`,
+		`spoof.example. 60 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`_dmarc.spoof.example. 60 IN TXT "v=DMARC1; p=reject"`,
+		`quar.example. 60 IN TXT "v=spf1 -all"`,
+		`_dmarc.quar.example. 60 IN TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.corp.example. 60 IN TXT "v=DMARC1; p=none; sp=reject"`,
+	)
+	sink := harness.StartSink(t)
+	m := harness.StartMamori(t, `
+dns:
+  nameservers: ["`+dns.Addr+`"]
+headers:
+  authserv_id: mx.mamori.test
+checks:
+  spf: {}
+  dkim: {}
+  dmarc:
+    quarantine: quarantine
+`)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{Milter: m.Milter, DefaultAction: "tempfail", Sink: sink,
+		Main: map[string]string{"smtpd_authorized_xclient_hosts": "127.0.0.0/8", "mynetworks": "127.0.0.0/8 203.0.113.0/24 198.51.100.0/24"}})
+	withFrom := func(subject, from string, extra ...string) []byte {
+		return bytes.Replace(message(subject, extra...), []byte("From: Alice <alice@example.net>"), []byte("From: "+from), 1)
+	}
+
+	// p=reject, SPF fails: refused at end of data.
+	r := sendFrom(t, pf.SMTPAddr, "198.51.100.9", "ceo@spoof.example", withFrom("spoofed", "CEO <ceo@spoof.example>"))
+	if r.Code != 550 || r.Stage != "dot" || !strings.Contains(r.Text, "Message rejected by DMARC policy of spoof.example") {
+		t.Fatalf("DMARC p=reject failure: %v", r)
+	}
+	// A subdomain without a record: the organizational domain's sp=reject.
+	r = sendFrom(t, pf.SMTPAddr, "198.51.100.9", "x@mail.corp.example", withFrom("subdomain", "x@mail.corp.example"))
+	if r.Code != 550 || !strings.Contains(r.Text, "DMARC policy of mail.corp.example") {
+		t.Fatalf("sp=reject through org-domain fallback: %v", r)
+	}
+	// p=quarantine with quarantine: quarantine → held by Postfix.
+	if r := sendFrom(t, pf.SMTPAddr, "198.51.100.9", "x@quar.example", withFrom("quarantined", "x@quar.example")); !r.OK() {
+		t.Fatalf("p=quarantine: %v", r)
+	}
+	pf.WaitHeld(t, 1, 20*time.Second)
+
+	// Aligned SPF pass, with a forged field of ours and another server's.
+	if r := sendFrom(t, pf.SMTPAddr, "203.0.113.6", "alice@example.net", withFrom("genuine", "Alice <alice@example.net>",
+		"Authentication-Results: mx.mamori.test (trusted); dmarc=pass header.from=spoof.example",
+		"Authentication-Results: other.example; spf=pass smtp.mailfrom=example.net")); !r.OK() {
+		t.Fatalf("aligned mail: %v", r)
+	}
+	got := sink.WaitCount(t, 1, 20*time.Second)[0]
+	var ours, others []string
+	for _, line := range strings.Split(strings.ReplaceAll(string(got.Data), "\r\n\t", " "), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "Authentication-Results: "); ok {
+			if strings.HasPrefix(v, "mx.mamori.test") {
+				ours = append(ours, v)
+			} else {
+				others = append(others, v)
+			}
+		}
+	}
+	if len(ours) != 1 || !strings.Contains(ours[0], "spf=pass smtp.mailfrom=example.net") || !strings.Contains(ours[0], "dkim=none") ||
+		!strings.Contains(ours[0], `dmarc=pass reason="p=reject" header.from=example.net`) {
+		t.Fatalf("our Authentication-Results: %q\n%s", ours, got.Data)
+	}
+	if len(others) != 1 || !strings.HasPrefix(others[0], "other.example;") {
+		t.Fatalf("other server's field: %q", others)
+	}
+	if i, j := bytes.Index(got.Data, []byte("Authentication-Results: mx.mamori.test")), bytes.Index(got.Data, []byte("Received:")); i < 0 || j >= 0 && i > j {
+		t.Errorf("our field is not on top:\n%s", got.Data)
+	}
 }
