@@ -228,7 +228,7 @@ func (r *Resolver) lookupTXT(ctx context.Context, name string, b *budget) ([]str
 	}
 	out := make([]string, 0, len(rrs))
 	for _, rr := range rrs {
-		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
+		out = append(out, txtBytes(strings.Join(rr.(*dns.TXT).Txt, "")))
 	}
 	return out, nil
 }

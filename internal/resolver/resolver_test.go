@@ -233,3 +233,15 @@ func TestConfig(t *testing.T) {
 		t.Error("changed options kept the old resolver")
 	}
 }
+func TestTXTBytes(t *testing.T) {
+	for in, want := range map[string]string{
+		`v=spf1 -all`:         "v=spf1 -all",
+		`v=spf1 \128a -all`:   "v=spf1 \x80a -all",
+		`a \"q\" \\ \000 \0`:  "a \"q\" \\ \x00 0",
+		`\999 \25 trailing \`: "999 25 trailing \\",
+	} {
+		if got := txtBytes(in); got != want {
+			t.Errorf("txtBytes(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
