@@ -22,6 +22,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzWalk -fuzztime 60s -fuzzminimizetime 5s ./scanners/mimepart/
 	$(GO) test -run '^$$' -fuzz FuzzParseMediaType -fuzztime 60s -fuzzminimizetime 5s ./scanners/mimepart/
 	$(GO) test -run '^$$' -fuzz FuzzInspect -fuzztime 60s -fuzzminimizetime 5s ./scanners/filetype/
+	$(GO) test -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s -fuzzminimizetime 5s ./reputation/spf/
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s -fuzzminimizetime 5s ./reputation/uribl/
 
 test-integration:
 	$(GO) test -count=1 ./integration/...

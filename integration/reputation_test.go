@@ -25,8 +25,8 @@ func sendFrom(t *testing.T, addr, ip, from string, data []byte) harness.SMTPResu
 	return c.Send(from, []string{"bob@example.org"}, data)
 }
 
-// TestPostfixDNSBLAndSPF: blocklist hits, a list's refusal code and SPF,
-// through real Postfix, with every answer from a DNS server the test runs.
+// TestPostfixDNSBLAndSPF: blocklist hits, a list's refusal code, SPF and a
+// URI blocklist hit, through real Postfix, with every answer from a DNS server the test runs.
 func TestPostfixDNSBLAndSPF(t *testing.T) {
 	t.Parallel()
 	dns := harness.StartDNS(t)
@@ -35,6 +35,7 @@ func TestPostfixDNSBLAndSPF(t *testing.T) {
 		"6.113.0.203.bl.test. 60 IN A 127.0.0.3",
 		"7.113.0.203.bl.test. 60 IN A 127.255.255.254",
 		`example.net. 60 IN TXT "v=spf1 ip4:203.0.113.0/24 -all"`,
+		"evil.example.dbl.test. 60 IN A 127.0.1.2",
 	)
 	sink := harness.StartSink(t)
 	m := harness.StartMamori(t, `
@@ -49,6 +50,10 @@ checks:
           - {code: 127.0.0.2, symbol: RBL_TEST_BLOCK, outcome: reject}
           - {code: 127.0.0.3, symbol: RBL_TEST_SCORE, outcome: 3}
   spf: {}
+  uribl:
+    lists:
+      - zone: dbl.test
+        returns: [{code: 127.0.1.2, symbol: URIBL_TEST, outcome: 4}]
 `)
 	pf := harness.StartPostfix(t, harness.PostfixOptions{Milter: m.Milter, DefaultAction: "tempfail", Sink: sink,
 		Main: map[string]string{"smtpd_authorized_xclient_hosts": "127.0.0.0/8", "mynetworks": "127.0.0.0/8 203.0.113.0/24 198.51.100.0/24"}})
@@ -90,6 +95,14 @@ checks:
 		t.Errorf("refusal code: %s", s)
 	}
 	m.WaitLog(t, "blocklist refuses our queries", 5*time.Second)
+	// A link to a listed domain, written to dodge a naive extractor.
+	link := bytes.Replace(message("linked"), []byte("this is a test."), []byte("see hxxps://shop.evil[.]example/deal"), 1)
+	if r := sendFrom(t, pf.SMTPAddr, "203.0.113.8", "alice@example.net", link); !r.OK() {
+		t.Fatalf("message with a listed link: %v", r)
+	}
+	if s := symbolsOf(audit("linked")); !strings.Contains(s, "URIBL_TEST:evil.example listed in dbl.test") {
+		t.Errorf("URI blocklist: %s", s)
+	}
 	// SPF fail from outside the sender's network.
 	if r := sendFrom(t, pf.SMTPAddr, "198.51.100.9", "alice@example.net", message("spffail")); !r.OK() {
 		t.Fatalf("SPF fail is a score by default: %v", r)

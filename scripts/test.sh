@@ -26,7 +26,8 @@ echo "== fuzz targets (brief)"
 # (golang/go#75804, fixed in go1.27); a count has no deadline to race.
 fuzztime=${MAMORI_FUZZTIME:-20000x}
 for target in "FuzzParse ./internal/mailfile/" "FuzzIntake ./milter/" "FuzzWalk ./scanners/mimepart/" \
-	"FuzzParseMediaType ./scanners/mimepart/" "FuzzInspect ./scanners/filetype/"; do
+	"FuzzParseMediaType ./scanners/mimepart/" "FuzzInspect ./scanners/filetype/" \
+	"FuzzParseRecord ./reputation/spf/" "FuzzExtract ./reputation/uribl/"; do
 	set -- $target
 	# Short minimisation: the default (60s) would spend the whole budget shrinking new inputs.
 	go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" -fuzzminimizetime 1s "$2"

@@ -9,6 +9,7 @@ import (
 	_ "github.com/mamori-mail/mamori/reputation/policy"
 	_ "github.com/mamori-mail/mamori/reputation/ratelimit"
 	_ "github.com/mamori-mail/mamori/reputation/spf"
+	_ "github.com/mamori-mail/mamori/reputation/uribl"
 	_ "github.com/mamori-mail/mamori/scanners/clamav"
 	_ "github.com/mamori-mail/mamori/scanners/filetype"
 )

@@ -95,7 +95,7 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 	var errs []error
 	lnode := check.Field(node, "lists")
 	for i, lc := range cfg.Lists {
-		l, reply, err := lc.compile(check.Item(lnode, i), fmt.Sprintf("checks.dnsbl.lists[%d]", i))
+		l, reply, err := lc.Compile(check.Item(lnode, i), fmt.Sprintf("checks.dnsbl.lists[%d]", i))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -114,7 +114,10 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 
 var symbolRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
 
-func (lc *ListConfig) compile(node *yaml.Node, path string) (*List, string, error) {
+// Compile validates one list's settings (every problem, with its line)
+// and returns the list and its reject reply template. path names the list
+// in errors ("checks.dnsbl.lists[0]").
+func (lc *ListConfig) Compile(node *yaml.Node, path string) (*List, string, error) {
 	var errs []error
 	bad := func(n *yaml.Node, p, format string, args ...any) {
 		if n == nil {
@@ -236,7 +239,13 @@ func parseMask(s string) (uint32, error) {
 }
 
 func fillReply(tmpl string, ip netip.Addr, zone string) string {
-	return strings.NewReplacer("{ip}", ip.String(), "{zone}", zone).Replace(tmpl)
+	return FillReply(tmpl, ip.String(), zone)
+}
+
+// FillReply fills a reject reply template: {ip} is the listed address (or
+// domain), {zone} the list.
+func FillReply(tmpl, what, zone string) string {
+	return strings.NewReplacer("{ip}", what, "{zone}", zone).Replace(tmpl)
 }
 
 // Name implements check.Check.

@@ -121,7 +121,15 @@ func Query(ctx context.Context, dns check.DNS, ip netip.Addr, lists []*List) []L
 }
 
 func queryList(ctx context.Context, dns check.DNS, ip netip.Addr, l *List) ([]Hit, error) {
-	answers, err := dns.LookupA(ctx, QueryName(ip, l.Zone))
+	return Ask(ctx, dns, QueryName(ip, l.Zone), l)
+}
+
+// Ask looks name up (already under l's zone) and interprets the answer by
+// l's rules: no hits when the name is not listed, an error for a refusal
+// code, an answer outside 127.0.0.0/8, or a failed lookup. URI blocklists
+// use it with domain names.
+func Ask(ctx context.Context, dns check.DNS, name string, l *List) ([]Hit, error) {
+	answers, err := dns.LookupA(ctx, name)
 	var de *net.DNSError
 	if errors.As(err, &de) && de.IsNotFound {
 		return nil, nil // not listed
