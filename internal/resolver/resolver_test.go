@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/mamori-mail/mamori/integration/harness"
+	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/rules/check"
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func newTest(t *testing.T, o Options) (*Resolver, *harness.DNSServer) {
@@ -244,4 +246,15 @@ func TestTXTBytes(t *testing.T) {
 			t.Errorf("txtBytes(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	r, srv := newTest(t, Options{})
+	srv.Add(t, "m.test. 60 IN A 192.0.2.1")
+	r.LookupA(context.Background(), "m.test")
+	r.LookupA(context.Background(), "m.test")
+	metricstest.Lint(t, "mamori_dns_", map[string]dto.MetricType{
+		"mamori_dns_queries_total": dto.MetricType_COUNTER, "mamori_dns_query_seconds": dto.MetricType_HISTOGRAM,
+		"mamori_dns_cache_lookups_total": dto.MetricType_COUNTER, "mamori_dns_cache_entries": dto.MetricType_GAUGE,
+	}, []string{"result"})
 }

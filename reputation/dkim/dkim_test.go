@@ -14,8 +14,10 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/mamori-mail/mamori/integration/harness"
 	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules/check"
+	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -163,4 +165,10 @@ func TestConfig(t *testing.T) {
 	if _, err := factory(n.Content[0], check.Env{}); err == nil || !strings.Contains(err.Error(), `"passed" is not a DKIM result`) {
 		t.Errorf("%v", err)
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := setup(t)
+	f.run(t, plain)
+	metricstest.Lint(t, "mamori_dkim_", map[string]dto.MetricType{"mamori_dkim_results_total": dto.MetricType_COUNTER}, []string{"result"})
 }

@@ -9,10 +9,12 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/mamori-mail/mamori/integration/harness"
+	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/reputation/dkim"
 	"github.com/mamori-mail/mamori/reputation/spf"
 	"github.com/mamori-mail/mamori/rules/check"
+	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -170,4 +172,10 @@ func TestTrustedSkipped(t *testing.T) {
 	if n := len(srv.Queries()); n != 0 {
 		t.Errorf("%d queries for trusted senders", n)
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	c, _ := setup(t, "")
+	c.Run(context.Background(), msg{from: []string{"a@example.com"}}.message(), check.EOM)
+	metricstest.Lint(t, "mamori_dmarc_", map[string]dto.MetricType{"mamori_dmarc_results_total": dto.MetricType_COUNTER}, []string{"result", "policy"})
 }

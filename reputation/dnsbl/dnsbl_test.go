@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/rules/check"
+	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -256,4 +258,13 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.src, err, tc.want)
 		}
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	c := build(t, lists, &fakeDNS{})
+	run(t, c, &check.Message{ClientIP: netip.MustParseAddr("192.0.2.1")})
+	run(t, c, &check.Message{ClientIP: netip.MustParseAddr("127.0.0.1")})
+	metricstest.Lint(t, "mamori_dnsbl_", map[string]dto.MetricType{
+		"mamori_dnsbl_lookups_total": dto.MetricType_COUNTER, "mamori_dnsbl_skipped_total": dto.MetricType_COUNTER,
+	}, []string{"list", "result", "reason"})
 }

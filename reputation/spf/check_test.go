@@ -9,8 +9,10 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/mamori-mail/mamori/integration/harness"
+	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules/check"
+	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -110,4 +112,11 @@ func TestCheckConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", src, err, want)
 		}
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	c, srv := build(t, "")
+	srv.Add(t, `m.test. 60 IN TXT "v=spf1 -all"`)
+	c.Run(context.Background(), &check.Message{ClientIP: netip.MustParseAddr("192.0.2.1"), Sender: "a@m.test"}, check.MailFrom)
+	metricstest.Lint(t, "mamori_spf_", map[string]dto.MetricType{"mamori_spf_results_total": dto.MetricType_COUNTER}, []string{"result"})
 }

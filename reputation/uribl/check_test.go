@@ -8,8 +8,10 @@ import (
 
 	"github.com/mamori-mail/mamori/integration/harness"
 	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules/check"
+	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -143,4 +145,10 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%q: %v, want %q", src, err, want)
 		}
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	c, _ := setup(t, lists)
+	run(t, c, part("text/plain", "http://evil.example/")+"--b--\r\n")
+	metricstest.Lint(t, "mamori_uribl_", map[string]dto.MetricType{"mamori_uribl_lookups_total": dto.MetricType_COUNTER}, []string{"list", "result"})
 }
