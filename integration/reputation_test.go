@@ -200,3 +200,96 @@ checks:
 		t.Errorf("our field is not on top:\n%s", got.Data)
 	}
 }
+
+// TestPostfixDKIMFromOpenDKIM: messages signed by Debian's opendkim (a
+// signing milter on a first Postfix) in relaxed/relaxed, simple/simple and
+// relaxed/simple travel through a second Postfix into Mamori and verify as
+// pass; DMARC passes on the aligned signature although SPF fails. The same
+// message with one changed body line or header fails DKIM, and then DMARC
+// p=reject refuses it.
+func TestPostfixDKIMFromOpenDKIM(t *testing.T) {
+	t.Parallel()
+	const domain = "signer.example"
+	dns := harness.StartDNS(t)
+	key := harness.NewDKIMKey(t, domain, "mail2026")
+	key.Publish(t, dns)
+	dns.Add(t,
+		`signer.example. 60 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`_dmarc.signer.example. 60 IN TXT "v=DMARC1; p=reject"`,
+	)
+	sink := harness.StartSink(t)
+	m := harness.StartMamori(t, `
+dns:
+  nameservers: ["`+dns.Addr+`"]
+headers:
+  authserv_id: mx.mamori.test
+checks:
+  spf: {}
+  dkim: {}
+  dmarc: {}
+`)
+	receiver := harness.StartPostfix(t, harness.PostfixOptions{Milter: m.Milter, DefaultAction: "tempfail", Sink: sink,
+		Main: map[string]string{"smtpd_authorized_xclient_hosts": "127.0.0.0/8", "mynetworks": "127.0.0.0/8 198.51.100.0/24"}})
+
+	// Folded and spaced header, trailing white space and empty lines at the
+	// end of the body: the three canonicalizations differ on all of them.
+	msg := []byte("From: Billing <billing@" + domain + ">\r\nTo: bob@example.org\r\n" +
+		"Subject: Invoice  for\r\n\tNovember   2026\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+		"Message-ID: <inv-%s@" + domain + ">\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"Dear Bob,  \r\nplease find the invoice total below.\r\n\r\nTotal: 12,000 JPY\r\n\r\n\r\n")
+	for _, canon := range []string{"relaxed/relaxed", "simple/simple", "relaxed/simple"} {
+		t.Run(canon, func(t *testing.T) {
+			// Sign: the first Postfix hands the message to opendkim.
+			signer := harness.StartOpenDKIM(t, harness.OpenDKIMOptions{Key: key, Canonicalization: canon})
+			out := harness.StartSink(t)
+			sending := harness.StartPostfix(t, harness.PostfixOptions{Milter: signer.Milter, DefaultAction: "tempfail", Sink: out})
+			body := bytes.Replace(msg, []byte("%s"), []byte(strings.ReplaceAll(canon, "/", "-")), 1)
+			if r := harness.SendMail(sending.SMTPAddr, "client.example", "billing@"+domain, []string{"bob@example.org"}, body); !r.OK() {
+				t.Fatalf("signing Postfix: %v", r)
+			}
+			signed := out.WaitCount(t, 1, 20*time.Second)[0].Data
+			if sig, _ := (harness.SinkMessage{Data: signed}).Header("DKIM-Signature"); !strings.Contains(sig, "c="+canon) {
+				t.Fatalf("opendkim did not sign with %s: %q", canon, sig)
+			}
+
+			// Verify: through the receiving Postfix into Mamori, from an
+			// address outside signer.example's SPF record.
+			sink.Reset()
+			if r := sendFrom(t, receiver.SMTPAddr, "198.51.100.20", "billing@"+domain, signed); !r.OK() {
+				t.Fatalf("signed message refused: %v", r)
+			}
+			got := sink.WaitCount(t, 1, 20*time.Second)[0]
+			ar, _ := got.Header("Authentication-Results")
+			for _, want := range []string{"spf=fail smtp.mailfrom=" + domain, "dkim=pass header.d=" + domain, "dmarc=pass", "header.from=" + domain} {
+				if !strings.Contains(ar, want) {
+					t.Errorf("Authentication-Results lacks %q: %q", want, ar)
+				}
+			}
+
+			// One changed body line, one changed header: DKIM fails, DMARC
+			// (p=reject, SPF failing too) refuses.
+			for name, tampered := range map[string][]byte{
+				"body":   bytes.Replace(signed, []byte("12,000 JPY"), []byte("120,000 JPY"), 1),
+				"header": bytes.Replace(signed, []byte("Invoice  for"), []byte("Invoice  from"), 1),
+			} {
+				r := sendFrom(t, receiver.SMTPAddr, "198.51.100.20", "billing@"+domain, tampered)
+				if r.Code != 550 || !strings.Contains(r.Text, "DMARC policy of "+domain) {
+					t.Errorf("%s changed: %v, want the DMARC reject", name, r)
+				}
+			}
+		})
+	}
+	var passes, fails int
+	for _, rec := range m.Audit(t) {
+		s := symbolsOf(rec)
+		if strings.Contains(s, "DKIM_PASS:d="+domain) {
+			passes++
+		}
+		if strings.Contains(s, "DKIM_FAIL:d="+domain) {
+			fails++
+		}
+	}
+	if passes != 3 || fails != 6 {
+		t.Errorf("audit: %d DKIM_PASS (want 3), %d DKIM_FAIL (want 6)", passes, fails)
+	}
+}
