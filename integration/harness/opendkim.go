@@ -450,25 +450,11 @@ func (o *OpenDKIM) listenSyslog() error {
 	}
 	o.logConn = conn
 	o.logDone = make(chan struct{})
-	go func() {
-		defer close(o.logDone)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			line := strings.TrimRight(string(buf[:n]), "\x00\n")
-			if strings.HasPrefix(line, "<") {
-				if i := strings.IndexByte(line, '>'); i > 0 {
-					line = line[i+1:]
-				}
-			}
-			o.mu.Lock()
-			o.logFile.WriteString(line + "\n")
-			o.mu.Unlock()
-		}
-	}()
+	go readSyslog(conn, func(line string) {
+		o.mu.Lock()
+		o.logFile.WriteString(line + "\n")
+		o.mu.Unlock()
+	}, o.logDone)
 	return nil
 }
 

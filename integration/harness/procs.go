@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -73,4 +74,27 @@ func (m *ClamavMilter) PID() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.cmd.Process.Pid
+}
+
+// readSyslog passes each datagram arriving on conn to emit as one line,
+// without the trailing NUL or newline and without glibc's "<PRI>" prefix,
+// until conn is closed; then it closes done. Daemons that can only log
+// through syslog (Sendmail, opendkim) write to it through a /dev/log the
+// harness points at conn.
+func readSyslog(conn net.Conn, emit func(string), done chan struct{}) {
+	defer close(done)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		line := strings.TrimRight(string(buf[:n]), "\x00\n")
+		if strings.HasPrefix(line, "<") {
+			if i := strings.IndexByte(line, '>'); i > 0 {
+				line = line[i+1:]
+			}
+		}
+		emit(line)
+	}
 }

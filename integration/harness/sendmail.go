@@ -359,26 +359,11 @@ func (s *Sendmail) listenSyslog() error {
 		return err
 	}
 	s.logConn = conn
-	go func() {
-		defer close(s.logDone)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			line := strings.TrimRight(string(buf[:n]), "\x00\n")
-			// Drop the "<PRI>" prefix glibc puts before the timestamp.
-			if strings.HasPrefix(line, "<") {
-				if i := strings.IndexByte(line, '>'); i > 0 {
-					line = line[i+1:]
-				}
-			}
-			s.mu.Lock()
-			s.logs = append(s.logs, line)
-			s.mu.Unlock()
-		}
-	}()
+	go readSyslog(conn, func(line string) {
+		s.mu.Lock()
+		s.logs = append(s.logs, line)
+		s.mu.Unlock()
+	}, s.logDone)
 	return nil
 }
 

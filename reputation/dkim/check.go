@@ -47,21 +47,11 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 	if err := check.DecodeStrict(node, &cfg, "checks.dkim"); err != nil {
 		return nil, err
 	}
-	c := &Checker{outcomes: map[authres.ResultValue]check.Outcome{}, dns: env.DNS}
-	for k, v := range defaultOutcomes {
-		c.outcomes[k] = v
+	outcomes, err := check.Outcomes(check.Field(node, "outcomes"), "checks.dkim.outcomes", "a DKIM result", cfg.Outcomes, defaultOutcomes)
+	if err != nil {
+		return nil, err
 	}
-	var errs []error
-	for k, v := range cfg.Outcomes {
-		r := authres.ResultValue(k)
-		if _, ok := defaultOutcomes[r]; !ok {
-			errs = append(errs, check.Errorf(check.Field(check.Field(node, "outcomes"), k), "checks.dkim.outcomes."+k,
-				"%q is not a DKIM result (pass, fail, temperror, permerror, none)", k))
-			continue
-		}
-		c.outcomes[r] = v
-	}
-	return c, errors.Join(errs...)
+	return &Checker{outcomes: outcomes, dns: env.DNS}, nil
 }
 
 // Name implements check.Check.

@@ -60,19 +60,11 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 	if err := check.DecodeStrict(node, &cfg, "checks.spf"); err != nil {
 		return nil, err
 	}
-	c := &Checker{outcomes: map[spf.Result]check.Outcome{}, reply: cfg.FailReply, authed: cfg.CheckAuthenticated, local: cfg.CheckLocal, dns: env.DNS}
-	for k, v := range defaultOutcomes {
-		c.outcomes[k] = v
-	}
+	outcomes, err := check.Outcomes(check.Field(node, "outcomes"), "checks.spf.outcomes", "an SPF result", cfg.Outcomes, defaultOutcomes)
+	c := &Checker{outcomes: outcomes, reply: cfg.FailReply, authed: cfg.CheckAuthenticated, local: cfg.CheckLocal, dns: env.DNS}
 	var errs []error
-	for k, v := range cfg.Outcomes {
-		r := spf.Result(k)
-		if _, ok := defaultOutcomes[r]; !ok {
-			errs = append(errs, check.Errorf(check.Field(check.Field(node, "outcomes"), k), "checks.spf.outcomes."+k,
-				"%q is not an SPF result (pass, fail, softfail, neutral, none, temperror, permerror)", k))
-			continue
-		}
-		c.outcomes[r] = v
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if c.reply == "" {
 		c.reply = DefaultFailReply

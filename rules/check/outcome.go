@@ -1,7 +1,10 @@
 package check
 
 import (
+	"errors"
+	"sort"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -88,4 +91,27 @@ func (o Outcome) Apply(res *Result, symbol, detail string, reply Reply, reason s
 		d.Reply = reply
 	}
 	res.Decision = d
+}
+
+// Outcomes returns defaults with the configured outcomes (keyed by result
+// name, from the check's "outcomes" setting at node) laid over them. A name
+// that is not a key of defaults is an error, with its line, that lists the
+// known names; what names the results ("an SPF result").
+func Outcomes[K ~string](node *yaml.Node, path, what string, set map[string]Outcome, defaults map[K]Outcome) (map[K]Outcome, error) {
+	out := make(map[K]Outcome, len(defaults))
+	known := make([]string, 0, len(defaults))
+	for k, v := range defaults {
+		out[k] = v
+		known = append(known, string(k))
+	}
+	sort.Strings(known)
+	var errs []error
+	for k, v := range set {
+		if _, ok := defaults[K(k)]; !ok {
+			errs = append(errs, Errorf(Field(node, k), path+"."+k, "%q is not %s (%s)", k, what, strings.Join(known, ", ")))
+			continue
+		}
+		out[K(k)] = v
+	}
+	return out, errors.Join(errs...)
 }
