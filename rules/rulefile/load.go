@@ -1,0 +1,276 @@
+package rulefile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/mamori-mail/mamori/rules/check"
+	"gopkg.in/yaml.v3"
+)
+
+// Set is every rule of a rule directory, compiled.
+type Set struct {
+	Rules []*Rule
+	// Scores override the score of any symbol, other checks' included
+	// (SPF_FAIL: 2), as the files' scores sections say.
+	Scores map[string]float64
+	// Version is a hash of the files' contents, for the metric and the
+	// audit record.
+	Version string
+	Files   []string
+
+	byKind [KindMeta + 1][]*Rule
+}
+
+// ByKind returns the rules of one kind, in file order.
+func (s *Set) ByKind(k Kind) []*Rule { return s.byKind[k] }
+
+// fileDoc is one rule file.
+type fileDoc struct {
+	Rules  []yaml.Node        `yaml:"rules"`
+	Scores map[string]float64 `yaml:"scores"`
+}
+
+// ruleDoc is a rule as written. Exactly one of Header, Body, RawBody, URI,
+// Attachment, AttachmentType, Builtin and Meta is set.
+type ruleDoc struct {
+	Name           string   `yaml:"name"`
+	Description    string   `yaml:"description"`
+	Score          *float64 `yaml:"score"`
+	Header         string   `yaml:"header"`
+	Match          string   `yaml:"match"`
+	Exists         bool     `yaml:"exists"`
+	Negate         bool     `yaml:"negate"`
+	Body           string   `yaml:"body"`
+	RawBody        string   `yaml:"rawbody"`
+	URI            string   `yaml:"uri"`
+	Attachment     string   `yaml:"attachment"`
+	AttachmentType string   `yaml:"attachment_type"`
+	Builtin        string   `yaml:"builtin"`
+	Meta           string   `yaml:"meta"`
+	Examples       Examples `yaml:"examples"`
+}
+
+var nameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+// maxPattern bounds a pattern's length; RE2 keeps matching linear, this
+// keeps compiled programs small.
+const maxPattern = 4096
+
+// Load reads every *.yaml and *.yml file of dir, in name order, and
+// compiles them into one Set. Every problem of every file is reported,
+// each as a check.ConfigError carrying the file and line.
+func Load(dir string) (*Set, error) {
+	var files []string
+	for _, pat := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("rules directory: %w", err)
+		}
+	}
+	srcs := make([]Source, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, Source{Name: f, Data: data})
+	}
+	return Compile(srcs)
+}
+
+// Source is one rule file's name and content.
+type Source struct {
+	Name string
+	Data []byte
+}
+
+// Compile compiles rule files given as sources (Load reads them from a
+// directory; the default set is embedded).
+func Compile(srcs []Source) (*Set, error) {
+	s := &Set{Scores: map[string]float64{}}
+	h := sha256.New()
+	var errs []error
+	seen := map[string]*Rule{}
+	for _, src := range srcs {
+		s.Files = append(s.Files, src.Name)
+		h.Write([]byte(src.Name))
+		h.Write([]byte{0})
+		h.Write(src.Data)
+		errs = append(errs, s.compileFile(src, seen)...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s.Version = hex.EncodeToString(h.Sum(nil))[:12]
+	return s, nil
+}
+
+func (s *Set) compileFile(src Source, seen map[string]*Rule) []error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
+		ce := check.LineError(err.Error(), "")
+		ce.File = src.Name
+		return []error{ce}
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	// Rules are decoded one by one, so that an unknown key in one rule
+	// does not hide the problems of the others.
+	var fd fileDoc
+	if err := check.DecodeStrict(root, &fd, ""); err != nil {
+		return []error{check.InFile(err, src.Name)}
+	}
+	var errs []error
+	bad := func(n *yaml.Node, path, format string, args ...any) {
+		errs = append(errs, check.InFile(check.Errorf(n, path, format, args...), src.Name))
+	}
+	for name, v := range fd.Scores {
+		if !nameRE.MatchString(name) {
+			bad(check.Field(check.Field(root, "scores"), name), "scores."+name, "%q is not a symbol name (upper-case letters, digits, _)", name)
+			continue
+		}
+		s.Scores[name] = v
+	}
+	for i := range fd.Rules {
+		n := &fd.Rules[i]
+		path := fmt.Sprintf("rules[%d]", i)
+		var rd ruleDoc
+		if err := check.DecodeStrict(n, &rd, path); err != nil {
+			errs = append(errs, check.InFile(err, src.Name))
+			continue
+		}
+		if rd.Name != "" {
+			path += " " + rd.Name
+		}
+		r, problems := rd.compile(n)
+		for _, p := range problems {
+			bad(p.node, path+p.field, "%s", p.msg)
+		}
+		if len(problems) > 0 {
+			continue
+		}
+		if prev, dup := seen[r.Name]; dup {
+			bad(check.Field(n, "name"), path, "rule %s is defined twice (first at %s:%d)", r.Name, prev.File, prev.Line)
+			continue
+		}
+		r.File, r.Line = src.Name, n.Line
+		seen[r.Name] = r
+		s.Rules = append(s.Rules, r)
+		s.byKind[r.Kind] = append(s.byKind[r.Kind], r)
+	}
+	return errs
+}
+
+type problem struct {
+	node  *yaml.Node
+	field string
+	msg   string
+}
+
+func (rd *ruleDoc) compile(n *yaml.Node) (*Rule, []problem) {
+	var ps []problem
+	bad := func(key, format string, args ...any) {
+		node := check.Field(n, key)
+		if node == nil {
+			node = n
+		}
+		field := ""
+		if key != "" {
+			field = "." + key
+		}
+		ps = append(ps, problem{node, field, fmt.Sprintf(format, args...)})
+	}
+	r := &Rule{Name: rd.Name, Description: rd.Description, Header: normalizeHeader(rd.Header), Exists: rd.Exists, Negate: rd.Negate, Examples: rd.Examples}
+	if !nameRE.MatchString(rd.Name) {
+		bad("name", "%q: a rule name is upper-case letters, digits and _ (at most 64), such as SUBJ_FREE_MONEY", rd.Name)
+	}
+	if rd.Score == nil {
+		bad("score", "is required (a number; negative for signs of legitimate mail)")
+	} else {
+		r.Score = *rd.Score
+	}
+	kinds := map[string]string{"header": rd.Header, "body": rd.Body, "rawbody": rd.RawBody, "uri": rd.URI,
+		"attachment": rd.Attachment, "attachment_type": rd.AttachmentType, "builtin": rd.Builtin, "meta": rd.Meta}
+	var set []string
+	for k, v := range kinds {
+		if v != "" {
+			set = append(set, k)
+		}
+	}
+	sort.Strings(set)
+	if len(set) != 1 {
+		what := "none"
+		if len(set) > 1 {
+			what = strings.Join(set, ", ")
+		}
+		bad("", "set exactly one of header, body, rawbody, uri, attachment, attachment_type, builtin, meta (found %s)", what)
+		return r, ps
+	}
+	pattern := ""
+	switch set[0] {
+	case "header":
+		r.Kind, pattern = KindHeader, rd.Match
+		switch {
+		case rd.Exists && rd.Match != "":
+			bad("match", "a header rule takes match or exists: true, not both")
+		case !rd.Exists && rd.Match == "":
+			bad("match", "a header rule needs match (a pattern) or exists: true")
+		case rd.Exists && r.Header == "ALL":
+			bad("exists", "exists needs a header name, not ALL")
+		}
+	case "body":
+		r.Kind, pattern = KindBody, rd.Body
+	case "rawbody":
+		r.Kind, pattern = KindRawBody, rd.RawBody
+	case "uri":
+		r.Kind, pattern = KindURI, rd.URI
+	case "attachment":
+		r.Kind, pattern = KindAttachment, rd.Attachment
+	case "attachment_type":
+		r.Kind, pattern = KindAttachmentType, rd.AttachmentType
+	case "builtin":
+		r.Kind, r.Builtin = KindBuiltin, rd.Builtin
+		if _, ok := builtins[rd.Builtin]; !ok {
+			bad("builtin", "%q is not a built-in test (known: %s)", rd.Builtin, strings.Join(builtinNames(), ", "))
+		}
+	case "meta":
+		r.Kind, r.Meta = KindMeta, rd.Meta
+	}
+	if set[0] != "header" && rd.Match != "" {
+		bad("match", "match belongs to header rules; for %s rules the pattern is the value of %s", set[0], set[0])
+	}
+	if set[0] != "header" && rd.Exists {
+		bad("exists", "exists belongs to header rules")
+	}
+	if pattern != "" {
+		key := set[0]
+		if set[0] == "header" {
+			key = "match"
+		}
+		if len(pattern) > maxPattern {
+			bad(key, "pattern longer than %d bytes", maxPattern)
+		} else if re, err := regexp.Compile(pattern); err != nil {
+			bad(key, "%v", err)
+		} else {
+			r.Pattern = re
+		}
+	}
+	return r, ps
+}

@@ -1,0 +1,163 @@
+package rulefile
+
+import (
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/mamori-mail/mamori/rules/check"
+	"golang.org/x/text/encoding/htmlindex"
+)
+
+// Input is what the rules see of one message, prepared once (Prepare) and
+// shared by every rule.
+type Input struct {
+	// Headers are the fields with RFC 2047 words decoded and folds
+	// unfolded, in order.
+	Headers []Field
+	// Texts are the decoded text parts as UTF-8, HTML as visible text, each
+	// capped at Limits.Text.
+	Texts []string
+	// HTMLParts and TextParts count the text/html and text/plain parts;
+	// Images counts image parts.
+	HTMLParts, TextParts, Images int
+	// Raw is the start of the body as received, capped at Limits.Raw.
+	Raw []byte
+	// Hosts are the hosts the text parts link to (lower-case ASCII).
+	Hosts []string
+	// Attachments are the attachments' names and declared types.
+	Attachments []Attachment
+	// InvisibleText reports text hidden from the reader in HTML parts.
+	InvisibleText bool
+}
+
+// Field is one decoded header field.
+type Field struct{ Name, Value string }
+
+// Attachment is one attached file.
+type Attachment struct{ Name, Type string }
+
+// Limits bound what the rules read of one message.
+type Limits struct {
+	Text int64 // per text part; default 512 KiB
+	Raw  int64 // of the raw body; default 256 KiB
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Text <= 0 {
+		l.Text = 512 << 10
+	}
+	if l.Raw <= 0 {
+		l.Raw = 256 << 10
+	}
+	return l
+}
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
+	enc, err := htmlindex.Get(charset)
+	if err != nil {
+		return nil, err
+	}
+	return enc.NewDecoder().Reader(r), nil
+}}
+
+// DecodeHeaders turns the message's fields into Fields: unfolded, RFC 2047
+// words decoded (any charset x/text knows), undecodable words kept as
+// they are.
+func DecodeHeaders(hs []check.Header) []Field {
+	out := make([]Field, len(hs))
+	for i, h := range hs {
+		v := h.Value()
+		if strings.Contains(v, "=?") {
+			if d, err := wordDecoder.DecodeHeader(v); err == nil {
+				v = d
+			}
+		}
+		out[i] = Field{Name: h.Name, Value: v}
+	}
+	return out
+}
+
+// Match runs every rule but meta rules on in and returns the hits, in rule
+// order. Each pattern runs once per text it applies to, and stops at its
+// first match.
+func (s *Set) Match(in *Input) []Hit {
+	var hits []Hit
+	for _, r := range s.Rules {
+		if h, ok := r.match(in); ok {
+			hits = append(hits, h)
+		}
+	}
+	return hits
+}
+
+func (r *Rule) match(in *Input) (Hit, bool) {
+	hit := func(text string) (Hit, bool) { return Hit{Rule: r, Text: clip(text, 80)}, true }
+	switch r.Kind {
+	case KindHeader:
+		return r.matchHeader(in)
+	case KindBody:
+		for _, t := range in.Texts {
+			if m := r.Pattern.FindString(t); m != "" || r.Pattern.MatchString(t) {
+				return hit(m)
+			}
+		}
+	case KindRawBody:
+		if loc := r.Pattern.FindIndex(in.Raw); loc != nil {
+			return hit(string(in.Raw[loc[0]:loc[1]]))
+		}
+	case KindURI:
+		for _, h := range in.Hosts {
+			if r.Pattern.MatchString(h) {
+				return hit(h)
+			}
+		}
+	case KindAttachment:
+		for _, a := range in.Attachments {
+			if r.Pattern.MatchString(a.Name) {
+				return hit(a.Name)
+			}
+		}
+	case KindAttachmentType:
+		for _, a := range in.Attachments {
+			if r.Pattern.MatchString(a.Type) {
+				return hit(a.Type)
+			}
+		}
+	case KindBuiltin:
+		if ok, text := builtins[r.Builtin].test(in); ok {
+			return hit(text)
+		}
+	}
+	return Hit{}, false
+}
+
+func (r *Rule) matchHeader(in *Input) (Hit, bool) {
+	found := false
+	for _, f := range in.Headers {
+		if r.Header != "ALL" && !strings.EqualFold(f.Name, r.Header) {
+			continue
+		}
+		found = true
+		if r.Exists {
+			break
+		}
+		text := f.Value
+		if r.Header == "ALL" {
+			text = f.Name + ": " + f.Value
+		}
+		if loc := r.Pattern.FindStringIndex(text); loc != nil {
+			if r.Negate {
+				return Hit{}, false
+			}
+			return Hit{Rule: r, Text: clip(text[loc[0]:loc[1]], 80)}, true
+		}
+	}
+	switch {
+	case r.Exists:
+		return Hit{Rule: r}, found != r.Negate
+	case r.Negate:
+		return Hit{Rule: r}, true
+	}
+	return Hit{}, false
+}

@@ -1,0 +1,186 @@
+package rulefile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/rules/check"
+)
+
+func compile(t *testing.T, files ...string) *Set {
+	t.Helper()
+	var srcs []Source
+	for i, f := range files {
+		srcs = append(srcs, Source{Name: "r" + string(rune('0'+i)) + ".yaml", Data: []byte(f)})
+	}
+	s, err := Compile(srcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func prepare(t *testing.T, msg string) *Input {
+	t.Helper()
+	m, err := mailfile.Parse(strings.NewReader(msg), mailfile.Limits{MaxHeaders: 100, MaxHeaderSize: 1 << 20, MaxMessageSize: 1 << 24, SpoolThreshold: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Done)
+	in, err := Prepare(context.Background(), m, check.ContentLimits{}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func fired(s *Set, in *Input) map[string]string {
+	out := map[string]string{}
+	for _, h := range s.Match(in) {
+		out[h.Rule.Name] = h.Text
+	}
+	return out
+}
+
+const kinds = `
+rules:
+  - {name: SUBJ_FREE, header: Subject, match: '(?i)\bfree\b', score: 1.5, description: free in the subject}
+  - {name: SUBJ_MITSUMORI, header: Subject, match: '見積', score: 0.1}
+  - {name: HAS_X_MAILER, header: X-Mailer, exists: true, score: 0.2}
+  - {name: NO_LIST_ID, header: List-Id, exists: true, negate: true, score: 0.1}
+  - {name: ANY_BULK, header: ALL, match: '(?i)^precedence: bulk', score: 0.3}
+  - {name: BODY_CLICK, body: '(?i)click\s+here', score: 1}
+  - {name: RAW_B64, rawbody: 'Content-Transfer-Encoding: base64', score: 0.1}
+  - {name: URI_SHORT, uri: '^(bit\.ly|t\.co)$', score: 1}
+  - {name: ATT_ISO, attachment: '(?i)\.iso$', score: 2}
+  - {name: ATT_ZIP_TYPE, attachment_type: '^application/zip$', score: 0.5}
+  - {name: HTML_ONLY, builtin: html_only, score: 0.5}
+  - {name: HIDDEN, builtin: invisible_text, score: 1}
+  - {name: NO_DATE, builtin: missing_date, score: 1}
+  - {name: CAPS, builtin: subject_all_caps, score: 0.5}
+`
+
+func TestKinds(t *testing.T) {
+	s := compile(t, kinds)
+	msg := "From: a@x.example\r\nTo: b@y.example\r\nSubject: =?ISO-2022-JP?B?GyRCOCtAURsoQg==?= FREE OFFER TODAY\r\n" +
+		"X-Mailer: Bulk 1.0\r\nPrecedence: bulk\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Please <b>click</b>  here: <a href=\"https://bit.ly/x\">x</a></p>" +
+		"<div style=\"display:none\">cheap words for filters</div>\r\n" +
+		"--b\r\nContent-Type: application/zip; name=\"a.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n" +
+		"--b\r\nContent-Type: application/octet-stream; name=\"disk.ISO\"\r\n\r\nxx\r\n--b--\r\n"
+	got := fired(s, prepare(t, msg))
+	for name, text := range map[string]string{
+		"SUBJ_FREE": "FREE", "SUBJ_MITSUMORI": "見積", "HAS_X_MAILER": "", "NO_LIST_ID": "", "ANY_BULK": "Precedence: bulk",
+		"BODY_CLICK": "click here", "RAW_B64": "Content-Transfer-Encoding: base64", "URI_SHORT": "bit.ly",
+		"ATT_ISO": "disk.ISO", "ATT_ZIP_TYPE": "application/zip", "HTML_ONLY": "", "HIDDEN": "", "NO_DATE": "", "CAPS": "",
+	} {
+		if g, ok := got[name]; !ok {
+			t.Errorf("%s did not fire", name)
+		} else if text != "" && g != text {
+			t.Errorf("%s matched %q, want %q", name, g, text)
+		}
+	}
+	clean := fired(s, prepare(t, "From: a@x.example\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nSubject: Meeting notes\r\nList-Id: <team.example>\r\n\r\nSee you tomorrow.\r\n"))
+	if len(clean) != 0 {
+		t.Errorf("rules fired on a plain message: %v", clean)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	_, err := Compile([]Source{
+		{Name: "a.yaml", Data: []byte(`
+rules:
+  - {name: lower_case, body: x, score: 1}
+  - {name: NO_SCORE, body: x}
+  - {name: TWO_KINDS, body: x, uri: y, score: 1}
+  - {name: NO_KIND, score: 1}
+  - {name: BAD_RE, body: '(unclosed', score: 1}
+  - {name: HDR_NO_MATCH, header: Subject, score: 1}
+  - {name: HDR_BOTH, header: Subject, match: x, exists: true, score: 1}
+  - {name: MATCH_ON_BODY, body: x, match: y, score: 1}
+  - {name: UNKNOWN_BUILTIN, builtin: missing_dat, score: 1}
+  - {name: DUP, body: x, score: 1}
+  - {name: TYPO, bdy: x, score: 1}
+scores:
+  bad-name: 1
+`)},
+		{Name: "b.yaml", Data: []byte("rules:\n  - {name: DUP, body: y, score: 1}\n")},
+		{Name: "c.yaml", Data: []byte("rules: [\n")},
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`a.yaml:3: rules[0] lower_case.name: "lower_case": a rule name is upper-case`,
+		"a.yaml:4: rules[1] NO_SCORE.score: is required",
+		"a.yaml:5: rules[2] TWO_KINDS: set exactly one of header, body, rawbody, uri, attachment, attachment_type, builtin, meta (found body, uri)",
+		"a.yaml:6: rules[3] NO_KIND: set exactly one",
+		"a.yaml:7: rules[4] BAD_RE.body: error parsing regexp: missing closing )",
+		"a.yaml:8: rules[5] HDR_NO_MATCH.match: a header rule needs match",
+		"a.yaml:9: rules[6] HDR_BOTH.match: a header rule takes match or exists",
+		"a.yaml:10: rules[7] MATCH_ON_BODY.match: match belongs to header rules",
+		`a.yaml:11: rules[8] UNKNOWN_BUILTIN.builtin: "missing_dat" is not a built-in test (known: date_in_future, html_only`,
+		`a.yaml:13: rules[10].bdy: unknown field (did you mean "body"?)`,
+		"b.yaml:2: rules[0] DUP: rule DUP is defined twice (first at a.yaml:12)",
+		"c.yaml:",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("errors:\n%v", err)
+	}
+}
+
+func TestLoadDirAndScores(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "10-local.yaml"), []byte("rules:\n  - {name: LOCAL, body: x, score: 1}\nscores:\n  SPF_FAIL: 2.5\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "20-more.yml"), []byte("rules:\n  - {name: MORE, uri: y, score: 2}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a rule file"), 0o644)
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Rules) != 2 || s.Rules[0].Name != "LOCAL" || s.Rules[1].Line != 2 || s.Scores["SPF_FAIL"] != 2.5 || len(s.Version) != 12 {
+		t.Fatalf("set %+v", s)
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing directory accepted")
+	}
+	s2, _ := Load(dir)
+	if s2.Version != s.Version {
+		t.Error("same files, different version")
+	}
+}
+
+func TestBuiltins(t *testing.T) {
+	for name, tc := range map[string]struct {
+		msg  string
+		want bool
+	}{
+		"missing_message_id":      {"From: a@x.example\r\n\r\nhi\r\n", true},
+		"missing_subject":         {"From: a@x.example\r\nSubject:  \r\n\r\nhi\r\n", true},
+		"malformed_from":          {"From: not an address\r\n\r\nhi\r\n", true},
+		"date_in_future":          {"From: a@x.example\r\nDate: Fri, 1 Jan 2100 00:00:00 +0000\r\n\r\nhi\r\n", true},
+		"image_only":              {"From: a@x.example\r\nContent-Type: multipart/related; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<img src=cid:1>\r\n--b\r\nContent-Type: image/png\r\nContent-Disposition: inline\r\n\r\nPNG\r\n--b--\r\n", true},
+		"many_visible_recipients": {"From: a@x.example\r\nTo: " + strings.Repeat("u@x.example, ", 19) + "v@x.example\r\n\r\nhi\r\n", true},
+		"subject_all_caps":        {"From: a@x.example\r\nSubject: お見積りのご依頼 ABC\r\n\r\nhi\r\n", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := compile(t, "rules:\n  - {name: T, builtin: "+name+", score: 1}\n")
+			if _, ok := fired(s, prepare(t, tc.msg))["T"]; ok != tc.want {
+				t.Errorf("fired %v, want %v", ok, tc.want)
+			}
+		})
+	}
+	for name := range builtins {
+		if BuiltinDocs()[name] == "" {
+			t.Errorf("builtin %s has no description", name)
+		}
+	}
+}
