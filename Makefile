@@ -24,6 +24,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzInspect -fuzztime 60s -fuzzminimizetime 5s ./scanners/filetype/
 	$(GO) test -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s -fuzzminimizetime 5s ./reputation/spf/
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s -fuzzminimizetime 5s ./reputation/uribl/
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s -fuzzminimizetime 5s ./rules/expr/
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s -fuzzminimizetime 5s ./rules/rulefile/
 
 test-integration:
 	$(GO) test -count=1 ./integration/...
