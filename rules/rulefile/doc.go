@@ -11,7 +11,10 @@
 // hang on a crafted message, and each text is capped (Limits) before any
 // rule sees it. docs/rules.md is the operator's reference.
 //
-// Meta rules (expressions over other symbols) are compiled here too but
-// evaluated by the engine, after every check of the message has reported
-// (they may combine SPF_FAIL with a body rule).
+// Meta rules (expressions over other symbols, package rules/expr) are only
+// read here: compiling one needs every symbol name the configured checks
+// can produce, and evaluating it needs every check's result (a meta rule
+// may combine SPF_FAIL with a body rule), so both belong to the engine.
+// That wiring, with the rules check, reload on change and the tools, is
+// the open part of issue 6.
 package rulefile
