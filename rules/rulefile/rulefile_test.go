@@ -75,7 +75,7 @@ func TestKinds(t *testing.T) {
 	got := fired(s, prepare(t, msg))
 	for name, text := range map[string]string{
 		"SUBJ_FREE": "FREE", "SUBJ_MITSUMORI": "見積", "HAS_X_MAILER": "", "NO_LIST_ID": "", "ANY_BULK": "Precedence: bulk",
-		"BODY_CLICK": "click here", "RAW_B64": "Content-Transfer-Encoding: base64", "URI_SHORT": "bit.ly",
+		"BODY_CLICK": "click  here", "RAW_B64": "Content-Transfer-Encoding: base64", "URI_SHORT": "bit.ly",
 		"ATT_ISO": "disk.ISO", "ATT_ZIP_TYPE": "application/zip", "HTML_ONLY": "", "HIDDEN": "", "NO_DATE": "", "CAPS": "",
 	} {
 		if g, ok := got[name]; !ok {

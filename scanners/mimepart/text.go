@@ -7,13 +7,12 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 // Text returns what a reader sees of a text part, as UTF-8: the decoded
-// content converted from the part's charset, and for text/html the visible
-// text (tags, comments, scripts and styles dropped; block elements and
-// <br> become line breaks; entities decoded). At most limit bytes of the
+// content converted from the part's charset (DecodeText), and for
+// text/html the visible text (VisibleText). At most limit bytes of the
 // part are read (limit <= 0: all). Rules and the classifier read this;
 // URIs come from the markup itself (package uribl).
 func (p *Part) Text(limit int64) (string, error) {
@@ -21,60 +20,107 @@ func (p *Part) Text(limit int64) (string, error) {
 	if limit > 0 {
 		r = io.LimitReader(r, limit)
 	}
-	switch p.Charset {
-	case "", "utf-8", "utf8", "us-ascii":
-	default:
-		if cr, err := charsetReader(p.Charset, r); err == nil {
-			r = cr
-		}
-	}
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return "", err
 	}
+	data = DecodeText(p.Charset, data)
 	if !utf8.Valid(data) {
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
 	if p.ContentType != "text/html" {
 		return string(data), nil
 	}
-	return HTMLText(data), nil
+	text, _ := VisibleText(data)
+	return string(text), nil
 }
 
-// HTMLText returns the visible text of an HTML document.
-func HTMLText(doc []byte) string {
-	var b strings.Builder
+// DecodeText decodes text in charset to UTF-8. A missing, ASCII or unknown charset
+// keeps valid UTF-8 as it is, takes ISO-2022-JP escapes as that charset
+// (Japanese mail often omits the label), and reads anything else as
+// Windows-1252.
+func DecodeText(charset string, raw []byte) []byte {
+	cs := strings.ToLower(strings.TrimSpace(charset))
+	switch cs {
+	case "utf-8", "utf8":
+		return raw
+	case "", "us-ascii", "ascii", "unknown-8bit", "x-unknown":
+		cs = ""
+	}
+	if cs == "" {
+		switch {
+		case HasISO2022Escape(raw):
+			cs = "iso-2022-jp"
+		case utf8.Valid(raw):
+			return raw
+		default:
+			cs = "windows-1252"
+		}
+	}
+	enc, err := htmlindex.Get(cs)
+	if err != nil {
+		if utf8.Valid(raw) {
+			return raw
+		}
+		if enc, err = htmlindex.Get("windows-1252"); err != nil {
+			return raw
+		}
+	}
+	out, err := enc.NewDecoder().Bytes(raw)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// HasISO2022Escape reports the ESC sequences that switch ISO-2022-JP to
+// JIS X 0208 or JIS X 0201.
+func HasISO2022Escape(b []byte) bool {
+	return bytes.Contains(b, []byte("\x1b$B")) || bytes.Contains(b, []byte("\x1b$@")) || bytes.Contains(b, []byte("\x1b(J"))
+}
+
+// VisibleText returns the text of an HTML document as a browser shows it,
+// without scripts, styles and comments, with a space at block boundaries
+// only (so that "fr<b></b>ee" stays one word), and the number of img tags.
+func VisibleText(doc []byte) ([]byte, int) {
 	z := html.NewTokenizer(bytes.NewReader(doc))
-	skip := 0 // inside <script>, <style>, <head> <title> is kept
+	out := make([]byte, 0, len(doc)/2)
+	imgs := 0
+	skip := false // the next text token is the content of script or style
 	for {
-		switch z.Next() {
+		tt := z.Next()
+		switch tt {
 		case html.ErrorToken:
-			return strings.TrimSpace(b.String())
+			return out, imgs
 		case html.TextToken:
-			if skip == 0 {
-				b.Write(bytes.Join(bytes.Fields(z.Text()), []byte(" ")))
-				b.WriteByte(' ')
+			if !skip {
+				out = append(out, z.Text()...)
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, _ := z.TagName()
-			switch a := atom.Lookup(name); a {
-			case atom.Script, atom.Style, atom.Template:
-				if z.Token().Type == html.StartTagToken {
-					skip++
-				}
-			case atom.Br, atom.P, atom.Div, atom.Tr, atom.Li, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6, atom.Table, atom.Blockquote:
-				b.WriteByte('\n')
+			switch string(name) {
+			case "img":
+				imgs++
+			case "script", "style":
+				skip = tt == html.StartTagToken
+				continue
+			}
+			if !inlineTags[string(name)] {
+				out = append(out, ' ')
 			}
 		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch atom.Lookup(name) {
-			case atom.Script, atom.Style, atom.Template:
-				if skip > 0 {
-					skip--
-				}
-			case atom.P, atom.Div, atom.Tr, atom.Li, atom.Table:
-				b.WriteByte('\n')
+			if name, _ := z.TagName(); !inlineTags[string(name)] {
+				out = append(out, ' ')
 			}
 		}
+		skip = false
 	}
+}
+
+// inlineTags are the elements that do not break a word.
+var inlineTags = map[string]bool{
+	"a": true, "abbr": true, "b": true, "bdi": true, "bdo": true, "big": true, "cite": true,
+	"code": true, "data": true, "dfn": true, "em": true, "font": true, "i": true, "kbd": true,
+	"mark": true, "q": true, "s": true, "samp": true, "small": true, "span": true, "strike": true,
+	"strong": true, "sub": true, "sup": true, "time": true, "tt": true, "u": true, "var": true, "wbr": true,
 }

@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-func TestHTMLText(t *testing.T) {
-	got := HTMLText([]byte(`<html><head><style>p{color:red}</style><title>Offer</title></head>
-<body><p>Click&nbsp;<a href="http://x.example">here</a> now!</p><script>var a="hidden";</script><div>Second&amp;line</div></body></html>`))
-	for _, want := range []string{"Offer", "Click here now!", "Second&line"} {
+func TestVisibleText(t *testing.T) {
+	b, _ := VisibleText([]byte(`<html><head><style>p{color:red}</style><title>Offer</title></head>
+<body><p>Click&nbsp;<a href="http://x.example">here</a> now! fr<b></b>ee</p><script>var a="hidden";</script><div>Second&amp;line</div></body></html>`))
+	got := string(b)
+	for _, want := range []string{"Offer", "Click\u00a0here now! free", "Second&line"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("visible text lacks %q: %q", want, got)
 		}
