@@ -1,26 +1,18 @@
 package bayes
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// The labelled corpus (see /work/shared/corpus/README.md): a tgz with ham/
-// and spam/ folders of raw messages. Its path comes from MAMORI_CORPUS,
-// relative paths from the package folder.
-const defaultCorpus = "../../../shared/corpus/sa-dev-2002.tgz"
+	mcorpus "github.com/mamori-mail/mamori/internal/corpus"
+)
 
 type sample struct {
 	name   string
@@ -42,20 +34,13 @@ var (
 	corpusErr  error
 )
 
-func corpusPath() string {
-	if p := os.Getenv("MAMORI_CORPUS"); p != "" {
-		return p
-	}
-	return defaultCorpus
-}
-
 // loadCorpus reads and tokenizes the corpus once per test binary; it skips
 // tb when the corpus is absent.
 func loadCorpus(tb testing.TB) *corpus {
 	tb.Helper()
-	path := corpusPath()
-	if _, err := os.Stat(path); err != nil {
-		tb.Skipf("corpus not found: set MAMORI_CORPUS (looked for %s: %v)", path, err)
+	path := mcorpus.Path()
+	if path == "" {
+		tb.Skip("corpus not found: set MAMORI_CORPUS to shared/corpus/sa-dev-2002.tgz")
 	}
 	corpusOnce.Do(func() { corpusData, corpusErr = readCorpus(tb, path) })
 	if corpusErr != nil {
@@ -65,57 +50,32 @@ func loadCorpus(tb testing.TB) *corpus {
 }
 
 func readCorpus(tb testing.TB, path string) (*corpus, error) {
-	f, err := os.Open(path)
+	msgs, err := mcorpus.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	c := &corpus{}
-	tr := tar.NewReader(gz)
 	tz := &Tokenizer{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		var class Class
-		switch strings.SplitN(strings.TrimPrefix(h.Name, "./"), "/", 2)[0] {
-		case "ham":
-			class = Ham
-		case "spam":
+	for _, msg := range msgs {
+		class, raw := Ham, msg.Data
+		if msg.Spam {
 			class = Spam
-		default:
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(tr, 64<<20))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, h.Name, err)
 		}
 		start := time.Now()
 		m := parseMessage(tb, raw)
 		toks, err := tz.Tokenize(context.Background(), m)
 		if err != nil {
 			release(m)
-			return nil, fmt.Errorf("%s: %w", h.Name, err)
+			return nil, fmt.Errorf("%s: %w", msg.Name, err)
 		}
 		id, err := MessageKey(m)
 		release(m)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", h.Name, err)
+			return nil, fmt.Errorf("%s: %w", msg.Name, err)
 		}
 		c.tokenize += time.Since(start)
 		c.bytes += int64(len(raw))
-		c.samples = append(c.samples, sample{name: filepath.Base(h.Name), class: class, id: id, tokens: toks, hashes: TokenHashes(toks)})
+		c.samples = append(c.samples, sample{name: filepath.Base(msg.Name), class: class, id: id, tokens: toks, hashes: TokenHashes(toks)})
 	}
 	// Tar order is arbitrary; sort for reproducible folds.
 	slices.SortFunc(c.samples, func(a, b sample) int {
@@ -254,7 +214,7 @@ func TestCrossValidation(t *testing.T) {
 
 	n := len(c.samples)
 	t.Logf("corpus %s: %d messages (%d ham, %d spam), %.1f MB, %.0f tokens per message",
-		corpusPath(), n, len(hamProbs), len(spamProbs), float64(c.bytes)/1e6, float64(tokenTotal)/float64(n))
+		mcorpus.Path(), n, len(hamProbs), len(spamProbs), float64(c.bytes)/1e6, float64(tokenTotal)/float64(n))
 	t.Logf("tokenize (parse + MIME walk + tokens): %.0f messages/s", float64(n)/c.tokenize.Seconds())
 	t.Logf("learn, memory store: %.0f messages/s (%d messages)", float64(learnedMem)/learnMem.Seconds(), learnedMem)
 	t.Logf("learn, bolt store (batches of 100, fsync each): %.0f messages/s (%d messages)", float64(learnedB)/learnBolt.Seconds(), learnedB)
