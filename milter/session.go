@@ -213,6 +213,9 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 			// Headers half-applied or a hold not placed: the safe answer is to
 			// have the MTA retry, never to deliver without the verdict.
 			s.log.Warn("applying verdict failed", "qid", s.msg.QueueID, "err", err)
+			// The audit trail must say what the MTA was told, and checks
+			// that charged the message (rate limits) must give it back.
+			s.h.Refused(check.EOM, s.msg, replyLocal, "applying the verdict failed: "+err.Error())
 			return reply(replyLocal)
 		}
 		return gomilter.RespAccept, nil
