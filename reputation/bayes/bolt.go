@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,12 @@ type BoltOptions struct {
 	// but a crash of the machine can lose or corrupt the database. For
 	// tests and for building a database that is copied into place.
 	NoSync bool
+	// ReadOnly opens an existing file for reading under a shared lock, so
+	// that several readers (the daemon's classifications) and, between
+	// them, one writer (mamori learn) can use the file in turn; bbolt's
+	// exclusive lock would otherwise keep the learner out while the daemon
+	// runs. A missing file is an error wrapping fs.ErrNotExist.
+	ReadOnly bool
 }
 
 // DefaultBoltTimeout is BoltOptions.Timeout when 0.
@@ -71,12 +78,34 @@ func OpenBolt(path string, o BoltOptions) (*Bolt, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultBoltTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, NoSync: o.NoSync, FreelistType: bolt.FreelistMapType})
+	if o.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("bayes: open %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("bayes: %s is locked by another process: %w", path, err)
 		}
 		return nil, fmt.Errorf("bayes: open %s: %w", path, err)
+	}
+	if o.ReadOnly {
+		err = db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if meta == nil || tx.Bucket(bucketTokens) == nil || tx.Bucket(bucketLearned) == nil {
+				return fmt.Errorf("%w: %s is not a token database", ErrFormat, path)
+			}
+			if v := meta.Get(metaVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != boltFormat {
+				return fmt.Errorf("%w: %s has version %x, want %d", ErrFormat, path, v, boltFormat)
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return &Bolt{db: db}, nil
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketTokens, bucketLearned} {

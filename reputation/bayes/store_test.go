@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -469,4 +470,40 @@ func TestBoltExpireChunks(t *testing.T) {
 			t.Fatalf("token %d: %+v", i, c)
 		}
 	}
+}
+
+// TestBoltReadOnlyBesideWriter: readers open the file with a shared lock
+// and a writer gets it between them; a missing file says so.
+func TestBoltReadOnlyBesideWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bayes.db")
+	if _, err := OpenBolt(path, BoltOptions{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	w, err := OpenBolt(path, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := w.Learn(ctx, time.Now(), []Learning{{ID: Hash(1), Class: Spam, Tokens: []Hash{7}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The writer holds the file: a reader times out rather than hangs.
+	if _, err := OpenBolt(path, BoltOptions{ReadOnly: true, Timeout: 100 * time.Millisecond}); err == nil {
+		t.Fatal("reader opened a file a writer holds")
+	}
+	w.Close()
+	r1, err := OpenBolt(path, BoltOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenBolt(path, BoltOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	tot, counts, err := r2.Get(ctx, []Hash{7})
+	if err != nil || tot.Spam != 1 || counts[0].Spam != 1 {
+		t.Fatalf("read back %+v %+v %v", tot, counts, err)
+	}
+	r1.Close()
+	r2.Close()
 }
