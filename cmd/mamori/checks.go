@@ -3,6 +3,7 @@ package main
 // The built-in checks. Each package registers itself in init; this list is
 // the one place that says what a mamori binary contains.
 import (
+	_ "github.com/mamori-mail/mamori/reputation/bayes"
 	_ "github.com/mamori-mail/mamori/reputation/dkim"
 	_ "github.com/mamori-mail/mamori/reputation/dmarc"
 	_ "github.com/mamori-mail/mamori/reputation/dnsbl"

@@ -23,6 +23,7 @@ Usage:
   mamori serve    [flags]           run the milter daemon
   mamori check    [flags] FILE|DIR  judge message files offline, as the daemon would
   mamori validate [flags]           load the configuration fully without serving
+  mamori learn    [flags] FILE|DIR  teach the Bayes classifier spam (--spam) or ham (--ham)
   mamori version                    print the version
 
 Run "mamori COMMAND -h" for the flags of a command.
@@ -31,6 +32,7 @@ Start here:
   mamori serve                      embedded defaults: milter on inet:127.0.0.1:11332,
                                     /healthz and /metrics on 127.0.0.1:11334
   mamori check --json mail.eml      one JSON verdict per message
+  mamori learn --ham ~/Maildir      learn your mail as ham; the daemon need not stop
 
 Docs: docs/README.md (English), docs/ja/README.md (日本語).
 `
@@ -51,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdin, stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "learn":
+		return cmdLearn(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mamori", version)
 		return exitOK

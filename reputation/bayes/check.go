@@ -1,0 +1,162 @@
+package bayes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mamori-mail/mamori/rules/check"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the bayes check's section (checks.bayes). The common keys
+// enabled, timeout and on_error are the engine's.
+type Config struct {
+	// Path is the token database. Default: bayes.db in the data
+	// directory, where mamori learn writes by default.
+	Path string `yaml:"path"`
+	// MinSpam and MinHam are how many messages of each class must have
+	// been learned before the check says anything. Default 200 each.
+	MinSpam uint64 `yaml:"min_spam"`
+	MinHam  uint64 `yaml:"min_ham"`
+	// Bands map the spam probability to symbols: each band applies when
+	// the probability is at least min and below max. Default: BAYES_HAM_99
+	// [0, 0.01) -3, BAYES_HAM [0.01, 0.1) -1, BAYES_SPAM [0.9, 0.99) 3,
+	// BAYES_SPAM_99 [0.99, 1] 5.
+	Bands []BandConfig `yaml:"bands"`
+}
+
+// BandConfig is one probability band.
+type BandConfig struct {
+	Min    float64 `yaml:"min"`
+	Max    float64 `yaml:"max"`
+	Symbol string  `yaml:"symbol"`
+	Score  float64 `yaml:"score"`
+}
+
+// DefaultBands are the bands when the configuration sets none.
+var DefaultBands = []BandConfig{
+	{0, 0.01, "BAYES_HAM_99", -3},
+	{0.01, 0.1, "BAYES_HAM", -1},
+	{0.9, 0.99, "BAYES_SPAM", 3},
+	{0.99, 1.0000001, "BAYES_SPAM_99", 5},
+}
+
+// DefaultFile is the token database's name in the data directory.
+const DefaultFile = "bayes.db"
+
+// readTimeout bounds the wait for a learner's batch to finish before a
+// classification gives up (and the check's on_error applies).
+const readTimeout = 300 * time.Millisecond
+
+// ParseConfig decodes a checks.bayes section (nil: the defaults) and
+// returns it with every problem, each with its line. dataDir resolves
+// the default path. mamori learn uses it to find the database the daemon
+// reads.
+func ParseConfig(node *yaml.Node, dataDir string) (Config, error) {
+	var cfg Config
+	if err := check.DecodeStrict(node, &cfg, "checks.bayes"); err != nil {
+		return cfg, err
+	}
+	if cfg.Path == "" {
+		cfg.Path = filepath.Join(dataDir, DefaultFile)
+	}
+	if cfg.Bands == nil {
+		cfg.Bands = DefaultBands
+	}
+	var errs []error
+	bnode := check.Field(node, "bands")
+	for i, b := range cfg.Bands {
+		path := fmt.Sprintf("checks.bayes.bands[%d]", i)
+		n := check.Item(bnode, i)
+		switch {
+		case b.Symbol == "" || strings.ToUpper(b.Symbol) != b.Symbol || strings.ContainsAny(b.Symbol, " -."):
+			errs = append(errs, check.Errorf(check.Field(n, "symbol"), path+".symbol", "%q: a symbol is upper-case letters, digits and _", b.Symbol))
+		case b.Min < 0 || b.Max > 1.0000001 || b.Min >= b.Max:
+			errs = append(errs, check.Errorf(n, path, "min %v and max %v: want 0 <= min < max <= 1", b.Min, b.Max))
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func init() {
+	check.Register(check.Registration{Name: "bayes", Factory: factory, DefaultOn: true, FailurePolicy: check.FailContinue})
+}
+
+// Checker is the classifier check.
+type Checker struct {
+	cfg Config
+	tz  Tokenizer
+	log *slog.Logger
+}
+
+var _ check.Check = (*Checker)(nil)
+
+func factory(node *yaml.Node, env check.Env) (check.Check, error) {
+	cfg, err := ParseConfig(node, env.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(cfg.Bands, func(i, j int) bool { return cfg.Bands[i].Min < cfg.Bands[j].Min })
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Checker{cfg: cfg, tz: Tokenizer{Content: env.Content}, log: log}, nil
+}
+
+// Name implements check.Check.
+func (c *Checker) Name() string { return "bayes" }
+
+// Stages implements check.Check.
+func (c *Checker) Stages() check.StageMask { return check.Stages(check.EOM) }
+
+// Close implements check.Check.
+func (c *Checker) Close() error { return nil }
+
+// Run implements check.Check. The database is opened read-only for each
+// message and closed again: a learner (another process) gets the file
+// between classifications. A database that does not exist yet means
+// nothing was learned: the check is silent.
+func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (check.Result, error) {
+	var res check.Result
+	st, err := OpenBolt(c.cfg.Path, BoltOptions{ReadOnly: true, Timeout: readTimeout})
+	if errors.Is(err, fs.ErrNotExist) {
+		results.WithLabelValues("untrained").Inc()
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	defer st.Close()
+	cl, err := New(st, Options{MinSpam: c.cfg.MinSpam, MinHam: c.cfg.MinHam, Tokenizer: c.tz})
+	if err != nil {
+		return res, err
+	}
+	r, ok, err := cl.ClassifyMessage(ctx, m)
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		results.WithLabelValues("untrained").Inc()
+		return res, nil
+	}
+	for _, b := range c.cfg.Bands {
+		if r.Prob >= b.Min && r.Prob < b.Max {
+			results.WithLabelValues("band").Inc()
+			res.Add(b.Symbol, b.Score, fmt.Sprintf("probability %.4f from %d clues (%d spam, %d ham learned)", round4(r.Prob), len(r.Clues), r.Totals.Spam, r.Totals.Ham))
+			return res, nil
+		}
+	}
+	results.WithLabelValues("unsure").Inc()
+	return res, nil
+}
+
+func round4(f float64) float64 { return math.Round(f*1e4) / 1e4 }
