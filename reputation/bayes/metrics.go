@@ -10,5 +10,4 @@ var (
 		Namespace: "mamori", Subsystem: "bayes", Name: "results_total",
 		Help: "Messages classified, by outcome: band (a symbol was given), unsure (no band), untrained (too few learned messages, or no database yet).",
 	}, []string{"result"})
-
 )
