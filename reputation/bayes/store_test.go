@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-mail/mamori/integration/harness"
+	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,6 +25,12 @@ func testStores() map[string]func(t *testing.T) Store {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"redis": func(t *testing.T) Store {
+			srv := harness.StartRedis(t, harness.RedisOptions{})
+			s := NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr}), "test:")
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
