@@ -69,7 +69,9 @@ Database: --db, else the path of checks.bayes in the configuration, else
 bayes.db in the data directory (--data-dir, $MAMORI_DATA_DIR, the config's
 data_dir, else /var/lib/mamori as root), as mamori serve finds it. It is
 created if missing. Run learn as the user the daemon runs as, so that the
-daemon can read the file (it is created with mode 0600).
+daemon can read the file (it is created with mode 0600). When checks.bayes
+has a redis section (and no --db is given), the tokens go to that Redis,
+where every Mamori instance reads them.
 
 Relearning is safe: a message already learned as the same class counts once
 (the summary says "already known"), and one learned as the other class is
@@ -142,21 +144,35 @@ func cmdLearn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if dbPath != "" {
 		bc.Path = dbPath
 	}
-	if err := os.MkdirAll(filepath.Dir(bc.Path), 0o750); err != nil {
-		fmt.Fprintf(stderr, "mamori learn: %v\n", err)
-		return exitUsage
-	}
-	stats, err := prepareDB(bc.Path)
-	if err != nil {
-		fmt.Fprintln(stderr, dbProblem(bc.Path, err))
-		return exitUsage
+	var shared *bayes.Redis
+	var stats bayes.Stats
+	if bc.Redis != nil && dbPath == "" {
+		// One store for the whole run: Redis has no file lock to release.
+		if shared, err = bc.OpenRedis(); err == nil {
+			defer shared.Close()
+			stats, err = shared.Stats(context.Background())
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "mamori learn: %s: %v\n", bc.Where(), err)
+			return exitUsage
+		}
+	} else {
+		bc.Redis = nil
+		if err := os.MkdirAll(filepath.Dir(bc.Path), 0o750); err != nil {
+			fmt.Fprintf(stderr, "mamori learn: %v\n", err)
+			return exitUsage
+		}
+		if stats, err = prepareDB(bc.Path); err != nil {
+			fmt.Fprintln(stderr, dbProblem(bc.Path, err))
+			return exitUsage
+		}
 	}
 	if !enabled {
-		fmt.Fprintf(stderr, "mamori learn: note: checks.bayes is disabled in %s; set enabled: true for the daemon to use %s\n", cfg.File, bc.Path)
+		fmt.Fprintf(stderr, "mamori learn: note: checks.bayes is disabled in %s; set enabled: true for the daemon to use %s\n", cfg.File, bc.Where())
 	}
 
 	l := &learner{
-		path: bc.Path, class: classOf(spam, ham), forget: forget, stats: stats,
+		path: bc.Path, where: bc.Where(), shared: shared, class: classOf(spam, ham), forget: forget, stats: stats,
 		tz: bayes.Tokenizer{Content: cfg.Limits.Content()},
 		lim: mailfile.Limits{
 			MaxHeaders: cfg.Limits.MaxHeaders, MaxHeaderSize: int64(cfg.Limits.MaxHeaderSize),
@@ -243,7 +259,7 @@ func cmdLearn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, l.summary(bc))
 	switch {
 	case dbErr != nil:
-		fmt.Fprintf(stderr, "%s\n%s read but not learned; run the same command again: what was learned is skipped\n", dbProblem(bc.Path, dbErr), plural(l.lost, "message"))
+		fmt.Fprintf(stderr, "%s\n%s read but not learned; run the same command again: what was learned is skipped\n", dbProblem(bc.Where(), dbErr), plural(l.lost, "message"))
 		return exitUsage
 	case interrupted:
 		fmt.Fprintln(stderr, "mamori learn: interrupted; run the same command again to go on: what was learned is skipped")
@@ -353,7 +369,9 @@ func dbProblem(path string, err error) string {
 // one transaction.
 type learner struct {
 	path   string
-	class  bayes.Class // Spam or Ham; None to forget
+	where  string       // the database for messages: path or Redis servers
+	shared *bayes.Redis // the Redis store, or nil for the bolt file at path
+	class  bayes.Class  // Spam or Ham; None to forget
 	forget bool
 	only   bayes.Class // forgetting: keep messages learned as another class (None: any)
 	tz     bayes.Tokenizer
@@ -421,11 +439,15 @@ func (l *learner) flush() error {
 
 func (l *learner) write() error {
 	ctx := context.Background() // a batch once started is finished
-	st, err := bayes.OpenBolt(l.path, bayes.BoltOptions{Timeout: learnLockTimeout})
-	if err != nil {
-		return err
+	var st bayes.Store = l.shared
+	if l.shared == nil {
+		b, err := bayes.OpenBolt(l.path, bayes.BoltOptions{Timeout: learnLockTimeout})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		st = b
 	}
-	defer st.Close()
 	batch := make([]bayes.Learning, 0, len(l.pending))
 	prev := make([]bayes.Class, 0, len(l.pending))
 	kept := 0
@@ -481,7 +503,7 @@ func (l *learner) summary(bc bayes.Config) string {
 		}
 		fmt.Fprintf(&b, "%d already known, ", l.known)
 	}
-	fmt.Fprintf(&b, "%d unreadable); database %s now holds %d spam and %d ham\n", l.unreadable, l.path, l.stats.Spam, l.stats.Ham)
+	fmt.Fprintf(&b, "%d unreadable); database %s now holds %d spam and %d ham\n", l.unreadable, l.where, l.stats.Spam, l.stats.Ham)
 
 	minSpam, minHam := bc.MinSpam, bc.MinHam
 	if minSpam == 0 {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-mail/mamori/integration/harness"
 	"github.com/mamori-mail/mamori/reputation/bayes"
 )
 
@@ -400,5 +401,32 @@ func TestMboxReader(t *testing.T) {
 	b, _ := io.ReadAll(r.Next())
 	if string(b) != "From y 13:00\nA: 2\n" || r.Next() != nil {
 		t.Errorf("second message %q", b)
+	}
+}
+
+// TestLearnIntoRedis: with checks.bayes.redis configured, learn writes to
+// Redis (where every instance reads), and the data directory stays empty.
+func TestLearnIntoRedis(t *testing.T) {
+	srv := harness.StartRedis(t, harness.RedisOptions{})
+	dir := t.TempDir()
+	for i := range 3 {
+		writeFile(t, filepath.Join(dir, "spam", fmt.Sprintf("%d.eml", i)), testMessage("spam", i))
+	}
+	cfg := writeFile(t, filepath.Join(dir, "mamori.yaml"), "checks:\n  bayes:\n    redis: {addrs: [\""+srv.Addr+"\"]}\n")
+	data := filepath.Join(dir, "data")
+	code, out, stderr := runCmd(t, "learn", "--spam", "--config", cfg, "--data-dir", data, filepath.Join(dir, "spam"))
+	if code != exitOK || !strings.Contains(out, "learned 3 spam messages (0 already known, 0 unreadable); database redis "+srv.Addr+" now holds 3 spam and 0 ham") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "bayes.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a bolt file was made although Redis is configured: %v", err)
+	}
+	code, out, _ = runCmd(t, "learn", "--spam", "--config", cfg, "--data-dir", data, filepath.Join(dir, "spam"))
+	if code != exitOK || !strings.Contains(out, "3 already known") {
+		t.Errorf("relearning into Redis: %d %s", code, out)
+	}
+	srv.Kill()
+	if code, _, stderr := runCmd(t, "learn", "--spam", "--config", cfg, "--data-dir", data, filepath.Join(dir, "spam")); code != exitUsage || !strings.Contains(stderr, "redis "+srv.Addr) {
+		t.Errorf("Redis down: exit %d, %s", code, stderr)
 	}
 }

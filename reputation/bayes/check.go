@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-mail/mamori/internal/redisclient"
 	"github.com/mamori-mail/mamori/rules/check"
 	"gopkg.in/yaml.v3"
 )
@@ -22,6 +23,10 @@ type Config struct {
 	// Path is the token database. Default: bayes.db in the data
 	// directory, where mamori learn writes by default.
 	Path string `yaml:"path"`
+	// Redis, when set, keeps the tokens in Redis instead (the same form
+	// as checks.ratelimit.redis), shared by every Mamori instance and
+	// every mamori learn that points at it; Path is then unused.
+	Redis *redisclient.Config `yaml:"redis"`
 	// MinSpam and MinHam are how many messages of each class must have
 	// been learned before the check says anything. Default 200 each.
 	MinSpam uint64 `yaml:"min_spam"`
@@ -72,6 +77,9 @@ func ParseConfig(node *yaml.Node, dataDir string) (Config, error) {
 		cfg.Bands = DefaultBands
 	}
 	var errs []error
+	if cfg.Redis != nil {
+		errs = append(errs, cfg.Redis.Validate(check.Field(node, "redis"), "checks.bayes.redis"))
+	}
 	bnode := check.Field(node, "bands")
 	for i, b := range cfg.Bands {
 		path := fmt.Sprintf("checks.bayes.bands[%d]", i)
@@ -90,11 +98,32 @@ func init() {
 	check.Register(check.Registration{Name: "bayes", Factory: factory, DefaultOn: true, FailurePolicy: check.FailContinue})
 }
 
+// Where names the database for messages: its path, or the Redis servers.
+func (c Config) Where() string {
+	if c.Redis != nil {
+		return "redis " + strings.Join(c.Redis.Addrs, ",")
+	}
+	return c.Path
+}
+
+// OpenRedis returns the Redis store of a configuration with a redis
+// section. It does no I/O; the caller closes it.
+func (c Config) OpenRedis() (*Redis, error) {
+	client, err := redisclient.New(c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	return NewRedis(client, c.Redis.Prefix()), nil
+}
+
 // Checker is the classifier check.
 type Checker struct {
 	cfg Config
 	tz  Tokenizer
 	log *slog.Logger
+	// redis is the shared store when the configuration names Redis; nil
+	// for the bolt file, which is opened for each message.
+	redis *Redis
 }
 
 var _ check.Check = (*Checker)(nil)
@@ -109,7 +138,13 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Checker{cfg: cfg, tz: Tokenizer{Content: env.Content}, log: log}, nil
+	c := &Checker{cfg: cfg, tz: Tokenizer{Content: env.Content}, log: log}
+	if cfg.Redis != nil {
+		if c.redis, err = cfg.OpenRedis(); err != nil {
+			return nil, check.Errorf(check.Field(node, "redis"), "checks.bayes.redis", "%v", err)
+		}
+	}
+	return c, nil
 }
 
 // Name implements check.Check.
@@ -119,7 +154,12 @@ func (c *Checker) Name() string { return "bayes" }
 func (c *Checker) Stages() check.StageMask { return check.Stages(check.EOM) }
 
 // Close implements check.Check.
-func (c *Checker) Close() error { return nil }
+func (c *Checker) Close() error {
+	if c.redis != nil {
+		return c.redis.Close()
+	}
+	return nil
+}
 
 // Run implements check.Check. The database is opened read-only for each
 // message and closed again: a learner (another process) gets the file
@@ -127,15 +167,19 @@ func (c *Checker) Close() error { return nil }
 // nothing was learned: the check is silent.
 func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (check.Result, error) {
 	var res check.Result
-	st, err := OpenBolt(c.cfg.Path, BoltOptions{ReadOnly: true, Timeout: readTimeout})
-	if errors.Is(err, fs.ErrNotExist) {
-		results.WithLabelValues("untrained").Inc()
-		return res, nil
+	var st Store = c.redis
+	if c.redis == nil {
+		b, err := OpenBolt(c.cfg.Path, BoltOptions{ReadOnly: true, Timeout: readTimeout})
+		if errors.Is(err, fs.ErrNotExist) {
+			results.WithLabelValues("untrained").Inc()
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		defer b.Close()
+		st = b
 	}
-	if err != nil {
-		return res, err
-	}
-	defer st.Close()
 	cl, err := New(st, Options{MinSpam: c.cfg.MinSpam, MinHam: c.cfg.MinHam, Tokenizer: c.tz})
 	if err != nil {
 		return res, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-mail/mamori/integration/harness"
 	"github.com/mamori-mail/mamori/internal/metricstest"
 	"github.com/mamori-mail/mamori/rules/check"
 	dto "github.com/prometheus/client_model/go"
@@ -140,4 +141,52 @@ func TestCheckConfig(t *testing.T) {
 func TestCheckMetrics(t *testing.T) {
 	classify(t, checker(t, ""), spamMsg(1))
 	metricstest.Lint(t, "mamori_bayes_", map[string]dto.MetricType{"mamori_bayes_results_total": dto.MetricType_COUNTER}, []string{"result"})
+}
+
+// TestCheckRedis: with a redis section the check reads the tokens from
+// Redis, where learners on any host put them.
+func TestCheckRedis(t *testing.T) {
+	srv := harness.StartRedis(t, harness.RedisOptions{})
+	c := checker(t, "redis: {addrs: [\""+srv.Addr+"\"]}\nmin_spam: 10\nmin_ham: 10\n")
+	if res, err := classify(t, c, spamMsg(1)); err != nil || len(res.Symbols) != 0 {
+		t.Fatalf("empty Redis: %+v %v", res.Symbols, err)
+	}
+	cfg, err := ParseConfig(parseYAML(t, "redis: {addrs: [\""+srv.Addr+"\"]}"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cfg.OpenRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cl, _ := New(st, Options{})
+	for i := range 12 {
+		for _, x := range []struct {
+			raw   []byte
+			class Class
+		}{{spamMsg(i), Spam}, {hamMsg(i), Ham}} {
+			m := parseMessage(t, x.raw)
+			if _, err := cl.LearnMessage(context.Background(), m, x.class); err != nil {
+				t.Fatal(err)
+			}
+			release(m)
+		}
+	}
+	res, err := classify(t, c, spamMsg(99))
+	if err != nil || len(res.Symbols) != 1 || !strings.HasPrefix(res.Symbols[0].Name, "BAYES_SPAM") {
+		t.Fatalf("after learning in Redis: %+v %v", res.Symbols, err)
+	}
+	if cfg.Where() != "redis "+srv.Addr {
+		t.Errorf("Where %q", cfg.Where())
+	}
+	c.Close()
+}
+
+func parseYAML(t *testing.T, src string) *yaml.Node {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n.Content[0]
 }
