@@ -236,11 +236,18 @@ func (r *Redis) Stop(t testing.TB) {
 	r.stop()
 }
 
-func (r *Redis) stop() {
+// detach takes the running process out of r (nil when none), so that
+// only one caller ends it.
+func (r *Redis) detach() (*exec.Cmd, chan struct{}) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	cmd, done := r.cmd, r.done
 	r.cmd = nil
-	r.mu.Unlock()
+	return cmd, done
+}
+
+func (r *Redis) stop() {
+	cmd, done := r.detach()
 	if cmd == nil {
 		return
 	}
@@ -259,10 +266,7 @@ func (r *Redis) stop() {
 // has been reaped, so the port is free for Start. Killing a stopped Redis
 // does nothing.
 func (r *Redis) Kill() {
-	r.mu.Lock()
-	cmd, done := r.cmd, r.done
-	r.cmd = nil
-	r.mu.Unlock()
+	cmd, done := r.detach()
 	if cmd == nil {
 		return
 	}

@@ -80,18 +80,9 @@ func Verify(ctx context.Context, dns check.DNS, m *check.Message) []Signature {
 	return sigs
 }
 
-// raw returns the message as received: each header field with its exact
-// bytes, the empty line, the body.
+// raw returns the message as received.
 func raw(m *check.Message) io.Reader {
-	var b bytes.Buffer
-	for _, h := range m.Headers {
-		b.WriteString(h.Name)
-		b.WriteByte(':')
-		b.WriteString(h.Raw)
-		b.WriteString("\r\n")
-	}
-	b.WriteString("\r\n")
-	return io.MultiReader(&b, m.BodyReader())
+	return io.MultiReader(bytes.NewReader(m.HeaderBytes()), m.BodyReader())
 }
 
 // parseTags reads the tags Mamori reports (d, s, i, c) from a signature.

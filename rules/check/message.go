@@ -99,6 +99,25 @@ func (m *Message) HeaderValue(name string) string {
 	return h.Value()
 }
 
+// HeaderBytes returns the header section as the sending MTA wrote it:
+// each field with its exact bytes and CRLF, then the empty line. With
+// BodyReader it is the message as received (clamd scans it, DKIM verifies
+// it).
+func (m *Message) HeaderBytes() []byte {
+	n := 2
+	for _, h := range m.Headers {
+		n += len(h.Name) + len(h.Raw) + 3
+	}
+	b := make([]byte, 0, n)
+	for _, h := range m.Headers {
+		b = append(b, h.Name...)
+		b = append(b, ':')
+		b = append(b, h.Raw...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
 // BodyReader returns a fresh reader over the whole body.
 func (m *Message) BodyReader() io.Reader {
 	if m.Body == nil {

@@ -243,15 +243,7 @@ func (c *Checker) replyFor(sig string) check.Reply {
 // rawItem is the message as received: header fields, blank line, body.
 // clamd parses mail itself (its ScanMail option, on by default).
 func rawItem(m *check.Message) *item {
-	var b bytes.Buffer
-	for _, h := range m.Headers {
-		b.WriteString(h.Name)
-		b.WriteByte(':')
-		b.WriteString(h.Raw)
-		b.WriteString("\r\n")
-	}
-	b.WriteString("\r\n")
-	head := b.Bytes()
+	head := m.HeaderBytes()
 	size := int64(len(head))
 	if m.Body != nil {
 		size += m.Body.Size()
