@@ -9,7 +9,6 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 	msgdmarc "github.com/emersion/go-msgauth/dmarc"
 	"github.com/mamori-mail/mamori/reputation/dkim"
-	"github.com/mamori-mail/mamori/reputation/dnsbl"
 	"github.com/mamori-mail/mamori/reputation/spf"
 	"github.com/mamori-mail/mamori/rules/check"
 	"gopkg.in/yaml.v3"
@@ -103,7 +102,7 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 	if m.AuthUser != "" && !c.authed {
 		return res, nil
 	}
-	if dnsbl.Skip(m.ClientIP) != "" && (!c.local || !m.ClientIP.IsValid()) {
+	if check.LocalClient(m.ClientIP) != "" && (!c.local || !m.ClientIP.IsValid()) {
 		return res, nil
 	}
 	if c.dns == nil {

@@ -262,7 +262,7 @@ func (c *Checker) Close() error { return nil }
 func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (check.Result, error) {
 	var res check.Result
 	ip := m.ClientIP.Unmap()
-	if why := Skip(ip); why != "" {
+	if why := check.LocalClient(ip); why != "" {
 		skipped.WithLabelValues(why).Inc()
 		return res, nil
 	}

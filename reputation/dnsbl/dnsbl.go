@@ -80,22 +80,6 @@ func QueryName(ip netip.Addr, zone string) string {
 	return b.String()
 }
 
-// Skip returns why ip is not looked up at all ("" when it is).
-func Skip(ip netip.Addr) string {
-	ip = ip.Unmap()
-	switch {
-	case !ip.IsValid():
-		return "no client address"
-	case ip.IsLoopback():
-		return "loopback"
-	case ip.IsPrivate(), ip.IsLinkLocalUnicast(), ip.IsUnspecified(), cgnat.Contains(ip):
-		return "private address"
-	}
-	return ""
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598 shared space
-
 // ListResult is the outcome of one list.
 type ListResult struct {
 	List *List

@@ -8,7 +8,6 @@ import (
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/authres"
-	"github.com/mamori-mail/mamori/reputation/dnsbl"
 	"github.com/mamori-mail/mamori/rules/check"
 	"gopkg.in/yaml.v3"
 )
@@ -96,7 +95,7 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 	if m.AuthUser != "" && !c.authed {
 		return res, nil
 	}
-	if why := dnsbl.Skip(m.ClientIP); why != "" && (!c.local || !m.ClientIP.IsValid()) {
+	if why := check.LocalClient(m.ClientIP); why != "" && (!c.local || !m.ClientIP.IsValid()) {
 		return res, nil
 	}
 	if c.dns == nil {

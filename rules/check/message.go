@@ -190,3 +190,23 @@ func Domain(addr string) string {
 	}
 	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
 }
+
+// LocalClient returns why ip is not a client on the Internet: "no client
+// address" (a local submission), "loopback", or "private address" (RFC
+// 1918, ULA, link-local, RFC 6598 shared space); "" for a public address.
+// The DNS checks skip such clients: no list knows them, and SPF and DMARC
+// describe mail arriving from the Internet.
+func LocalClient(ip netip.Addr) string {
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid():
+		return "no client address"
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsPrivate(), ip.IsLinkLocalUnicast(), ip.IsUnspecified(), sharedSpace.Contains(ip):
+		return "private address"
+	}
+	return ""
+}
+
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598
