@@ -64,12 +64,24 @@ func (t *Tokenizer) Tokenize(ctx context.Context, m *check.Message) ([]string, e
 	if err != nil {
 		return nil, fmt.Errorf("bayes: %w", err)
 	}
-	return t.TokenizeParts(ctx, m.Headers, res)
+	// The links come from the per-message extraction the uribl check
+	// shares, rather than from a second pass over the same text.
+	links, err := uribl.MessageLinks(ctx, m, t.Content)
+	if err != nil {
+		return nil, fmt.Errorf("bayes: %w", err)
+	}
+	return t.tokenize(ctx, m.Headers, res, links)
 }
 
 // TokenizeParts is Tokenize for a message already walked; res may be nil
 // for a message without a body.
 func (t *Tokenizer) TokenizeParts(ctx context.Context, headers []check.Header, res *mimepart.Result) ([]string, error) {
+	return t.tokenize(ctx, headers, res, nil)
+}
+
+// tokenize tokenizes; links holds each text part's links when the caller
+// has them (nil: they are extracted here).
+func (t *Tokenizer) tokenize(ctx context.Context, headers []check.Header, res *mimepart.Result, links map[*mimepart.Part][]uribl.Found) ([]string, error) {
 	maxTokens := t.MaxTokens
 	if maxTokens <= 0 {
 		maxTokens = DefaultMaxTokens
@@ -79,7 +91,7 @@ func (t *Tokenizer) TokenizeParts(ctx context.Context, headers []check.Header, r
 		budget = DefaultMaxTextBytes
 	}
 	reserve := min(maxMetaTokens, maxTokens/4)
-	tz := &tokenizing{set: make(map[string]struct{}, 64), limit: maxTokens - reserve, budget: budget}
+	tz := &tokenizing{set: make(map[string]struct{}, 64), limit: maxTokens - reserve, budget: budget, links: links}
 
 	var parts []*mimepart.Part
 	if res != nil {
@@ -126,6 +138,7 @@ type tokenizing struct {
 	set    map[string]struct{}
 	limit  int   // distinct tokens accepted so far may not exceed it
 	budget int64 // text bytes left to read
+	links  map[*mimepart.Part][]uribl.Found
 	buf    []byte
 
 	// Word state (see rune).
@@ -501,7 +514,11 @@ func (tz *tokenizing) part(p *mimepart.Part, mf *metaFacts) error {
 	tz.budget -= n
 	text := mimepart.DecodeText(p.Charset, raw)
 
-	for _, f := range uribl.Extract(text, uribl.Options{HTML: isHTML, MaxHosts: maxURLHosts}) {
+	found, shared := tz.links[p]
+	if tz.links == nil || !shared {
+		found = uribl.Extract(text, uribl.Options{HTML: isHTML, MaxHosts: maxURLHosts})
+	}
+	for _, f := range found[:min(len(found), maxURLHosts)] {
 		mf.hosts++
 		switch {
 		case f.IP.IsValid():

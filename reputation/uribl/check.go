@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -29,8 +28,6 @@ type Config struct {
 	// whose links are in every newsletter); a listed domain also exempts
 	// its subdomains.
 	Exempt []string `yaml:"exempt"`
-	// MaxPartSize is the largest text part read for links. Default 2M.
-	MaxPartSize check.ByteSize `yaml:"max_part_size"`
 }
 
 // ListConfig is one URI list.
@@ -59,7 +56,6 @@ type list struct {
 type Checker struct {
 	lists   []list
 	max     int
-	partMax int64
 	exempt  []string
 	dns     check.DNS
 	content check.ContentLimits
@@ -72,12 +68,9 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 	if err := check.DecodeStrict(node, &cfg, "checks.uribl"); err != nil {
 		return nil, err
 	}
-	c := &Checker{max: cfg.MaxHosts, partMax: int64(cfg.MaxPartSize), dns: env.DNS, content: env.Content}
+	c := &Checker{max: cfg.MaxHosts, dns: env.DNS, content: env.Content}
 	if c.max == 0 {
 		c.max = 30
-	}
-	if c.partMax == 0 {
-		c.partMax = 2 << 20
 	}
 	var errs []error
 	if cfg.MaxHosts < 0 || cfg.MaxHosts > 1000 {
@@ -130,16 +123,13 @@ func (c *Checker) targets(ctx context.Context, m *check.Message) (domains, ips [
 	if err != nil {
 		return nil, nil, false, err
 	}
+	links, err := MessageLinks(ctx, m, c.content)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	seen := map[string]bool{}
-	for _, p := range walk.Parts {
-		if p.IsAttachment() || (p.ContentType != "text/plain" && p.ContentType != "text/html") {
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(p.Open(), c.partMax))
-		if err != nil {
-			return nil, nil, false, err
-		}
-		for _, f := range Extract(data, Options{HTML: p.ContentType == "text/html", MaxHosts: c.max * 4}) {
+	for _, p := range walk.Parts { // in message order
+		for _, f := range links[p] {
 			key := f.Domain
 			if f.IP.IsValid() {
 				key = f.IP.String()

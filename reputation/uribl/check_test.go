@@ -2,6 +2,7 @@ package uribl
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,28 @@ func TestMetrics(t *testing.T) {
 	c, _ := setup(t, lists)
 	run(t, c, part("text/plain", "http://evil.example/")+"--b--\r\n")
 	metricstest.Lint(t, "mamori_uribl_", map[string]dto.MetricType{"mamori_uribl_lookups_total": dto.MetricType_COUNTER}, []string{"list", "result"})
+}
+
+// TestMessageLinksOnce: the links of a message are extracted once and
+// shared (the classifier's tokenizer reads the same map).
+func TestMessageLinksOnce(t *testing.T) {
+	msg := "From: a@x.example\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\nsee http://evil.example/ \x1b$B8+@Q\x1b(B\r\n"
+	m, err := mailfile.Parse(strings.NewReader(msg), mailfile.Limits{MaxHeaders: 10, MaxHeaderSize: 1 << 16, MaxMessageSize: 1 << 16, SpoolThreshold: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Done()
+	a, err := MessageLinks(context.Background(), m, check.ContentLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := MessageLinks(context.Background(), m, check.ContentLimits{})
+	if len(a) != 1 || fmt.Sprintf("%p", a) != fmt.Sprintf("%p", b) {
+		t.Fatalf("links %v / %v: not shared", a, b)
+	}
+	for _, found := range a {
+		if len(found) != 1 || found[0].Domain != "evil.example" {
+			t.Fatalf("found %+v", found)
+		}
+	}
 }

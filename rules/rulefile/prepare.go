@@ -28,6 +28,10 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 	if err != nil {
 		return nil, err
 	}
+	links, err := uribl.MessageLinks(ctx, m, content)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for _, p := range walk.Parts {
 		if strings.HasPrefix(p.ContentType, "image/") {
@@ -51,12 +55,7 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			return nil, err
 		}
 		in.Texts = append(in.Texts, text)
-		// Links and hidden text are in the markup, not the visible text.
-		src, err := io.ReadAll(io.LimitReader(p.Open(), lim.Text))
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range uribl.Extract(src, uribl.Options{HTML: isHTML}) {
+		for _, f := range links[p] {
 			h := f.Host
 			if f.IP.IsValid() {
 				h = f.IP.String()
@@ -67,6 +66,11 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			}
 		}
 		if isHTML && !in.InvisibleText {
+			// Hidden text is in the markup, not the visible text.
+			src, err := io.ReadAll(io.LimitReader(p.Open(), lim.Text))
+			if err != nil {
+				return nil, err
+			}
 			in.InvisibleText = hiddenText(src)
 		}
 	}
