@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/encoding/htmlindex"
@@ -151,7 +152,7 @@ func parseMediaType(v string) (typ string, params map[string]string, ok bool) {
 	ext := map[string]string{} // name*=charset'lang'value
 	rest := v[semi:]
 	for len(rest) > 0 {
-		rest = strings.TrimLeft(rest, "; \t")
+		rest = strings.TrimLeftFunc(rest, isSpaceOrSemi)
 		if rest == "" {
 			break
 		}
@@ -165,7 +166,10 @@ func parseMediaType(v string) (typ string, params map[string]string, ok bool) {
 			continue
 		}
 		key := strings.ToLower(strings.TrimSpace(rest[:eq]))
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
+		// Any Unicode space, as mime.ParseMediaType skips: a vertical
+		// tab before a quoted filename must not turn the quotes into
+		// part of the name.
+		rest = strings.TrimLeftFunc(rest[eq+1:], unicode.IsSpace)
 		var val string
 		if strings.HasPrefix(rest, "\"") {
 			var b strings.Builder
@@ -270,6 +274,8 @@ func parseMediaType(v string) (typ string, params map[string]string, ok bool) {
 	}
 	return typ, params, ok
 }
+
+func isSpaceOrSemi(r rune) bool { return r == ';' || unicode.IsSpace(r) }
 
 // splitExtValue splits RFC 2231 §4 "charset'language'value".
 func splitExtValue(s string) (charset, value string, ok bool) {
