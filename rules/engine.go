@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,8 @@ type Entry struct {
 type Pipeline struct {
 	Policy  Policy
 	Version string // identifies the configuration it was built from
+	// Rules describes the rule set it runs, for metrics and tools.
+	Rules RulesInfo
 
 	groups [check.EOM + 1][][]*Entry // per stage, priority groups in order
 	all    []*Entry
@@ -40,6 +43,13 @@ type Pipeline struct {
 	refs    atomic.Int64
 	retired atomic.Bool
 	closed  sync.Once
+}
+
+// RulesInfo describes a loaded rule set.
+type RulesInfo struct {
+	Version string         // hash of the rule files' contents
+	Files   []string       // in load order
+	Kinds   map[string]int // rules by kind (header, body, meta, ...)
 }
 
 // NewPipeline builds a pipeline. It takes ownership of the checks: Close (or
@@ -323,6 +333,19 @@ func (wp *workerPool) worker(f func()) {
 	}
 }
 
+// FailSymbol is the symbol a check reports when it could not decide:
+// its name upper-cased with _FAIL appended ("clamav" → CLAMAV_FAIL), or
+// _CHECK_FAIL where the family reports NAME_FAIL as a result of its own
+// (SPF_FAIL is the SPF result "fail"; a timed-out spf check is
+// SPF_CHECK_FAIL), so that a failure never reads, or scores, as a finding.
+func FailSymbol(name string) string {
+	sym := strings.ToUpper(name) + "_FAIL"
+	if reg, ok := check.Lookup(name); ok && slices.Contains(reg.Symbols, sym) {
+		return strings.ToUpper(name) + "_CHECK_FAIL"
+	}
+	return sym
+}
+
 type checkPanic struct{ v any }
 
 func (c *checkPanic) Error() string { return fmt.Sprintf("panic: %v", c.v) }
@@ -343,7 +366,7 @@ func (p *Pipeline) failed(r runResult, st check.Stage, tx *Transaction) {
 	if kind != "panic" {
 		p.log.Warn("check failed", "check", name, "stage", st.String(), "kind", kind, "on_error", r.e.OnError.String(), "err", r.err)
 	}
-	sym := strings.ToUpper(name) + "_FAIL"
+	sym := FailSymbol(name)
 	res := check.Result{Symbols: []check.Symbol{{Name: sym, Detail: kind + ": " + r.err.Error()}}}
 	if r.e.OnError == check.FailTempfail {
 		res.Decision = &check.Decision{Action: check.ActTempfail, Reason: name + " " + kind}

@@ -95,7 +95,7 @@ func TestVerdictPrecedenceAndThresholds(t *testing.T) {
 			p := eom(tc.checks...)
 			var tx Transaction
 			p.Run(context.Background(), &check.Message{}, check.EOM, &tx)
-			v := tx.Final(&p.Policy)
+			v := tx.Final(&p.Policy, nil)
 			if v.Action != tc.want || v.Score != tc.score {
 				t.Fatalf("got %s score %v, want %s score %v (reason %q)", v.Action, v.Score, tc.want, tc.score, v.Reason)
 			}
@@ -114,7 +114,7 @@ func TestAllowStopsLaterGroups(t *testing.T) {
 	if slow.calls.Load() != 0 {
 		t.Fatal("a check after an allow-list hit ran")
 	}
-	if v := tx.Final(&p.Policy); v.Action != check.ActAccept || v.Decider != "policy" {
+	if v := tx.Final(&p.Policy, nil); v.Action != check.ActAccept || v.Decider != "policy" {
 		t.Fatalf("verdict %+v", v)
 	}
 }
@@ -176,7 +176,7 @@ func TestFailurePolicies(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Fatalf("the engine waited %v for a check past its 200ms timeout", d)
 			}
-			v := tx.Final(&p.Policy)
+			v := tx.Final(&p.Policy, nil)
 			if v.Action != tc.want {
 				t.Fatalf("action %s, want %s", v.Action, tc.want)
 			}
@@ -228,7 +228,7 @@ func TestRcptRefusalLeavesNoTrace(t *testing.T) {
 	if out := p.Run(context.Background(), m, check.Rcpt, &tx); out.Decision != nil {
 		t.Fatalf("good recipient refused: %+v", out)
 	}
-	if v := tx.Final(&p.Policy); v.Action != check.ActAccept || v.Score != 3 || len(v.Symbols) != 1 {
+	if v := tx.Final(&p.Policy, nil); v.Action != check.ActAccept || v.Score != 3 || len(v.Symbols) != 1 {
 		t.Fatalf("message verdict %+v: the refused recipient's findings leaked in", v)
 	}
 }
@@ -238,7 +238,7 @@ func TestScoreOverrides(t *testing.T) {
 	p.Policy.Scores = map[string]float64{"A": 7}
 	var tx Transaction
 	p.Run(context.Background(), &check.Message{}, check.EOM, &tx)
-	if v := tx.Final(&p.Policy); v.Score != 7 || v.Action != check.ActAddHeader {
+	if v := tx.Final(&p.Policy, nil); v.Score != 7 || v.Action != check.ActAddHeader {
 		t.Fatalf("override not applied: %+v", v)
 	}
 }

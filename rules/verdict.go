@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,83 @@ type Policy struct {
 	// AuthServID names this server in Authentication-Results; incoming
 	// fields that claim it are removed.
 	AuthServID string
+	// Meta are the meta rules, evaluated over every check's symbols at end
+	// of message, before the score is summed.
+	Meta *Meta
+	// Domains are thresholds for mail to particular recipient domains,
+	// each already complete (unset fields taken from Thresholds).
+	Domains []DomainPolicy
+}
+
+// DomainPolicy is the thresholds for mail to some recipient domains.
+type DomainPolicy struct {
+	Name string
+	// Domains are lower-case domains; ".example.jp" matches every
+	// subdomain of example.jp.
+	Domains    []string
+	Thresholds Thresholds
+}
+
+func (d *DomainPolicy) matches(domain string) bool {
+	for _, p := range d.Domains {
+		if p == domain || p[0] == '.' && strings.HasSuffix(domain, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// thresholdsFor returns the thresholds for a message to rcpts, and the
+// name of the domain policy that set them ("" for the global ones). A
+// milter cannot split a message between recipients, so a message whose
+// recipients fall under different policies is judged by the most
+// protective threshold of each action among them ("mixed").
+func (p *Policy) thresholdsFor(rcpts []string) (Thresholds, string) {
+	if len(p.Domains) == 0 {
+		return p.Thresholds, ""
+	}
+	var pols []*DomainPolicy
+	var global bool
+	for _, r := range rcpts {
+		_, dom, _ := strings.Cut(strings.Trim(r, "<>"), "@")
+		dom = strings.ToLower(strings.TrimSuffix(dom, "."))
+		var hit *DomainPolicy
+		for i := range p.Domains {
+			if p.Domains[i].matches(dom) {
+				hit = &p.Domains[i]
+				break
+			}
+		}
+		if hit == nil {
+			global = true
+		} else if !slices.Contains(pols, hit) {
+			pols = append(pols, hit)
+		}
+	}
+	switch {
+	case len(pols) == 0:
+		return p.Thresholds, ""
+	case len(pols) == 1 && !global:
+		return pols[0].Thresholds, pols[0].Name
+	}
+	th := p.Thresholds
+	if !global {
+		th = pols[0].Thresholds
+	}
+	for _, d := range pols {
+		th.AddHeader = stricter(th.AddHeader, d.Thresholds.AddHeader)
+		th.Quarantine = stricter(th.Quarantine, d.Thresholds.Quarantine)
+		th.Reject = stricter(th.Reject, d.Thresholds.Reject)
+	}
+	return th, "mixed"
+}
+
+// stricter returns the lower of two thresholds, where 0 is off.
+func stricter(a, b float64) float64 {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
 }
 
 // Verdict is the final word on a message (or on a command before DATA).
@@ -50,6 +128,11 @@ type Verdict struct {
 	Decider     string              `json:"decider,omitempty"`
 	Headers     []check.HeaderField `json:"-"`
 	AuthResults []authres.Result    `json:"-"`
+	// Policy names the recipient-domain policy whose thresholds applied
+	// ("" for the global ones, "mixed" for several).
+	Policy string `json:"policy,omitempty"`
+	// applied are the thresholds Final used.
+	applied *Thresholds
 }
 
 // Transaction accumulates what checks report over the stages of one message.
@@ -81,6 +164,9 @@ func (t *Transaction) merge(name string, r check.Result, p *Policy) {
 		if v, ok := p.Scores[s.Name]; ok {
 			s.Score = v
 		}
+		if s.Check == "" {
+			s.Check = name
+		}
 		t.symbols = append(t.symbols, s)
 	}
 	t.headers = append(t.headers, r.Headers...)
@@ -110,17 +196,27 @@ func (t *Transaction) Score() float64 {
 	return math.Round(s*1000) / 1000
 }
 
-// Final computes the verdict at end of message.
-func (t *Transaction) Final(p *Policy) Verdict {
+// Final computes the verdict at end of message for a message to rcpts:
+// it adds the meta rules' symbols, sums the score and applies the
+// thresholds of the recipients' policy.
+func (t *Transaction) Final(p *Policy, rcpts []string) Verdict {
+	if !t.allowed {
+		t.symbols = append(t.symbols, p.Meta.Eval(t.symbols, p.Scores)...)
+	}
 	v := Verdict{Score: t.Score(), Symbols: sortedSymbols(t.symbols), AuthResults: t.authres}
 	v.Headers = append(v.Headers, t.headers...)
 	switch {
 	case t.allowed:
 		v.Action, v.Decider, v.Reason = check.ActAccept, t.allowBy, "allow-listed by "+t.allowBy
 	default:
-		v.Action = p.scoreAction(v.Score)
+		th, pol := p.thresholdsFor(rcpts)
+		v.Policy, v.applied = pol, &th
+		v.Action = th.action(v.Score)
 		if v.Action > check.ActAccept {
 			v.Reason = "score " + formatScore(v.Score)
+			if pol != "" {
+				v.Reason += " (policy " + pol + ")"
+			}
 		}
 		if d := t.decision; d != nil && d.Action >= v.Action {
 			v.Action, v.Decider, v.Reply, v.Reason = d.Action, t.decider, d.Reply, d.Reason
@@ -140,8 +236,7 @@ func (t *Transaction) Final(p *Policy) Verdict {
 	return v
 }
 
-func (p *Policy) scoreAction(score float64) check.Action {
-	th := p.Thresholds
+func (th Thresholds) action(score float64) check.Action {
 	switch {
 	case th.Reject > 0 && score >= th.Reject:
 		return check.ActReject
@@ -153,11 +248,24 @@ func (p *Policy) scoreAction(score float64) check.Action {
 	return check.ActAccept
 }
 
+// Thresholds returns the thresholds the verdict was judged by, when a
+// score judged it (not for refused commands).
+func (v *Verdict) Thresholds() (Thresholds, bool) {
+	if v.applied == nil {
+		return Thresholds{}, false
+	}
+	return *v.applied, true
+}
+
 // Flagged reports whether the verdict marks the message as spam for the
 // X-Spam-Flag header.
 func (v *Verdict) Flagged(p *Policy) bool {
+	at := p.Thresholds.AddHeader
+	if v.applied != nil {
+		at = v.applied.AddHeader
+	}
 	return v.Action >= check.ActAddHeader && v.Action != check.ActDiscard ||
-		p.Thresholds.AddHeader > 0 && v.Score >= p.Thresholds.AddHeader
+		at > 0 && v.Score >= at
 }
 
 // Names of the headers Mamori owns. Incoming copies are removed so that a

@@ -95,7 +95,11 @@ func ParseConfig(node *yaml.Node, dataDir string) (Config, error) {
 }
 
 func init() {
-	check.Register(check.Registration{Name: "bayes", Factory: factory, DefaultOn: true, FailurePolicy: check.FailContinue})
+	var syms []string
+	for _, b := range DefaultBands {
+		syms = append(syms, b.Symbol)
+	}
+	check.Register(check.Registration{Name: "bayes", Factory: factory, DefaultOn: true, FailurePolicy: check.FailContinue, Symbols: syms})
 }
 
 // Where names the database for messages: its path, or the Redis servers.
@@ -204,3 +208,12 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 }
 
 func round4(f float64) float64 { return math.Round(f*1e4) / 1e4 }
+
+// Symbols implements check.SymbolLister: the configured bands' symbols.
+func (c *Checker) Symbols() []string {
+	var out []string
+	for _, b := range c.cfg.Bands {
+		out = append(out, b.Symbol)
+	}
+	return out
+}

@@ -31,7 +31,11 @@ var symbols = map[authres.ResultValue]string{
 }
 
 func init() {
-	check.Register(check.Registration{Name: "dkim", Factory: factory, FailurePolicy: check.FailContinue})
+	var syms []string
+	for _, s := range symbols {
+		syms = append(syms, s)
+	}
+	check.Register(check.Registration{Name: "dkim", Factory: factory, FailurePolicy: check.FailContinue, Symbols: syms})
 }
 
 // Checker is the DKIM check.

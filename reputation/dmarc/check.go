@@ -45,7 +45,8 @@ const DefaultRejectReply = "550 5.7.1 Message rejected by DMARC policy of {domai
 const Priority = 200
 
 func init() {
-	check.Register(check.Registration{Name: "dmarc", Factory: factory, FailurePolicy: check.FailContinue})
+	check.Register(check.Registration{Name: "dmarc", Factory: factory, FailurePolicy: check.FailContinue, Symbols: []string{
+		"DMARC_PASS", "DMARC_FAIL_REJECT", "DMARC_FAIL_QUARANTINE", "DMARC_FAIL_NONE", "DMARC_NONE", "DMARC_TEMPERROR", "DMARC_PERMERROR"}})
 }
 
 // Checker is the DMARC check.

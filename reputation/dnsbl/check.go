@@ -66,7 +66,7 @@ const DefaultRejectReply = "554 5.7.1 Service unavailable; client [{ip}] blocked
 var defaultRefusals = []string{"127.255.255.252", "127.255.255.254", "127.255.255.255"}
 
 func init() {
-	check.Register(check.Registration{Name: "dnsbl", Factory: factory, FailurePolicy: check.FailContinue})
+	check.Register(check.Registration{Name: "dnsbl", Factory: factory, FailurePolicy: check.FailContinue, Symbols: []string{"DNSBL_FAIL"}})
 }
 
 // Checker is the DNSBL check.
@@ -333,4 +333,21 @@ func (c *Checker) noteRefusal(lr ListResult) {
 	case !now && was:
 		c.log.Info("blocklist answers again", "zone", lr.List.Zone)
 	}
+}
+
+// Symbols implements check.SymbolLister: the configured lists' symbols.
+func (c *Checker) Symbols() []string { return ListSymbols(c.lists) }
+
+// ListSymbols returns the symbols lists can report (uribl shares it).
+func ListSymbols(lists []*List) []string {
+	var out []string
+	for _, l := range lists {
+		for _, r := range l.Returns {
+			out = append(out, r.Symbol)
+		}
+		if l.Default != nil {
+			out = append(out, l.Default.Symbol)
+		}
+	}
+	return out
 }

@@ -225,3 +225,6 @@ func defaultReply(e Entry) check.Reply {
 
 // Close implements check.Check.
 func (c *Checker) Close() error { return nil }
+
+// Symbols implements check.SymbolLister: each entry's symbol.
+func (c *Checker) Symbols() []string { return c.lists.Symbols() }

@@ -143,3 +143,14 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// Symbols returns the symbols of every entry.
+func (l *Lists) Symbols() []string {
+	var out []string
+	for _, es := range [][]Entry{l.envelope, l.recipients} {
+		for _, e := range es {
+			out = append(out, e.Symbol)
+		}
+	}
+	return out
+}

@@ -193,7 +193,7 @@ func (c *Checker) refusal(denied []Denial, rcpt bool) check.Result {
 		if d.RetryAfter > worst.RetryAfter {
 			worst = d
 		}
-		res.Add("RATELIMIT_"+strings.ToUpper(d.Limit.Name), 0,
+		res.Add(symbolOf(d.Limit), 0,
 			fmt.Sprintf("%s %s: %s; retry in %s", d.Limit.Key, d.Value, d.Req.Rate, d.RetryAfter.Round(time.Second)))
 		reasons = append(reasons, fmt.Sprintf("limit %s (%d %s per %s) reached for %s %s",
 			d.Limit.Name, d.Req.Rate.Count, d.Limit.Count, d.Req.Rate.Period, d.Limit.Key, d.Value))
@@ -243,3 +243,14 @@ func (c *Checker) settle(m *check.Message, ts *txState) {
 	}
 	refunds.WithLabelValues("ok").Inc()
 }
+
+// Symbols implements check.SymbolLister: RATELIMIT_<NAME> of each limit.
+func (c *Checker) Symbols() []string {
+	var out []string
+	for _, l := range c.lim.Limits {
+		out = append(out, symbolOf(l))
+	}
+	return out
+}
+
+func symbolOf(l *Limit) string { return "RATELIMIT_" + strings.ToUpper(l.Name) }

@@ -40,7 +40,11 @@ var defaultOutcomes = map[spf.Result]check.Outcome{
 const DefaultFailReply = "550 5.7.23 SPF check failed for {domain}"
 
 func init() {
-	check.Register(check.Registration{Name: "spf", Factory: factory, DefaultOn: false, FailurePolicy: check.FailContinue})
+	var syms []string
+	for _, s := range symbols {
+		syms = append(syms, s)
+	}
+	check.Register(check.Registration{Name: "spf", Factory: factory, DefaultOn: false, FailurePolicy: check.FailContinue, Symbols: syms})
 }
 
 // Checker is the SPF check.

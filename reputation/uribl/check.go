@@ -43,7 +43,7 @@ type ListConfig struct {
 const DefaultRejectReply = "554 5.7.1 Message rejected: link to {ip} listed by {zone}"
 
 func init() {
-	check.Register(check.Registration{Name: "uribl", Factory: factory, FailurePolicy: check.FailContinue})
+	check.Register(check.Registration{Name: "uribl", Factory: factory, FailurePolicy: check.FailContinue, Symbols: []string{"URIBL_LIMIT", "URIBL_FAIL"}})
 }
 
 type list struct {
@@ -257,4 +257,13 @@ func resultOf(h []dnsbl.Hit, err error) string {
 		return "listed"
 	}
 	return "clean"
+}
+
+// Symbols implements check.SymbolLister: the configured lists' symbols.
+func (c *Checker) Symbols() []string {
+	ls := make([]*dnsbl.List, len(c.lists))
+	for i := range c.lists {
+		ls[i] = c.lists[i].List
+	}
+	return dnsbl.ListSymbols(ls)
 }

@@ -139,6 +139,19 @@ type Registration struct {
 	// engine's default, 10s). Checks that stream whole attachments to a
 	// server need more.
 	Timeout time.Duration
+	// Symbols are the names the family reports whatever its configuration
+	// (SPF_FAIL, CLAMAV_VIRUS). Names that come from configuration (a
+	// blocklist's symbols, a rate limit's name) are the check's own to
+	// list: see SymbolLister. Meta rules and score overrides are checked
+	// against both, so that a typo is an error at load time rather than a
+	// rule that never fires.
+	Symbols []string
+}
+
+// SymbolLister is implemented by checks whose configuration names some of
+// the symbols they report.
+type SymbolLister interface {
+	Symbols() []string
 }
 
 var (

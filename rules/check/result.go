@@ -115,6 +115,9 @@ type Symbol struct {
 	Name   string  `json:"name"`
 	Score  float64 `json:"score"`
 	Detail string  `json:"detail,omitempty"`
+	// Check names the check that reported it; the engine fills it in
+	// ("rules" for rule-file and meta rules).
+	Check string `json:"check,omitempty"`
 }
 
 // Decision is a hard outcome a check was configured to take.

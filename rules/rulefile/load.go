@@ -21,6 +21,14 @@ type Set struct {
 	// Scores override the score of any symbol, other checks' included
 	// (SPF_FAIL: 2), as the files' scores sections say.
 	Scores map[string]float64
+	// Thresholds are the score thresholds the files set; a nil field is
+	// left to the configuration file.
+	Thresholds Thresholds
+	// Policies are thresholds for mail to particular recipient domains.
+	Policies []*Policy
+	// Replaced lists the rules of the base set (the embedded defaults)
+	// that a later file redefined, as "NAME (file:line)".
+	Replaced []string
 	// Version is a hash of the files' contents, for the metric and the
 	// audit record.
 	Version string
@@ -32,10 +40,45 @@ type Set struct {
 // ByKind returns the rules of one kind, in file order.
 func (s *Set) ByKind(k Kind) []*Rule { return s.byKind[k] }
 
+// Thresholds map a score to an action; a nil field is not set here, a
+// zero one turns the action off.
+type Thresholds struct {
+	AddHeader  *float64 `yaml:"add_header"`
+	Quarantine *float64 `yaml:"quarantine"`
+	Reject     *float64 `yaml:"reject"`
+}
+
+// Over returns t with the fields o sets replaced.
+func (t Thresholds) Over(o Thresholds) Thresholds {
+	if o.AddHeader != nil {
+		t.AddHeader = o.AddHeader
+	}
+	if o.Quarantine != nil {
+		t.Quarantine = o.Quarantine
+	}
+	if o.Reject != nil {
+		t.Reject = o.Reject
+	}
+	return t
+}
+
+// Policy is the thresholds for mail to some recipient domains.
+type Policy struct {
+	Name string `yaml:"name"`
+	// Domains are recipient domains; ".example.jp" means every subdomain
+	// of example.jp (not example.jp itself).
+	Domains    []string   `yaml:"recipient_domains"`
+	Thresholds Thresholds `yaml:"thresholds"`
+	File       string     `yaml:"-"`
+	Line       int        `yaml:"-"`
+}
+
 // fileDoc is one rule file.
 type fileDoc struct {
-	Rules  []yaml.Node        `yaml:"rules"`
-	Scores map[string]float64 `yaml:"scores"`
+	Rules      []yaml.Node        `yaml:"rules"`
+	Scores     map[string]float64 `yaml:"scores"`
+	Thresholds Thresholds         `yaml:"thresholds"`
+	Policies   []yaml.Node        `yaml:"policies"`
 }
 
 // ruleDoc is a rule as written. Exactly one of Header, Body, RawBody, URI,
@@ -68,6 +111,19 @@ const maxPattern = 4096
 // compiles them into one Set. Every problem of every file is reported,
 // each as a check.ConfigError carrying the file and line.
 func Load(dir string) (*Set, error) {
+	srcs, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(srcs)
+}
+
+// ReadDir reads the rule files of dir (*.yaml and *.yml, in name order).
+// A directory without any is not an error: it adds no rules.
+func ReadDir(dir string) ([]Source, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("rules directory: %w", err)
+	}
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml"} {
 		m, err := filepath.Glob(filepath.Join(dir, pat))
@@ -77,11 +133,6 @@ func Load(dir string) (*Set, error) {
 		files = append(files, m...)
 	}
 	sort.Strings(files)
-	if len(files) == 0 {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("rules directory: %w", err)
-		}
-	}
 	srcs := make([]Source, 0, len(files))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -90,13 +141,17 @@ func Load(dir string) (*Set, error) {
 		}
 		srcs = append(srcs, Source{Name: f, Data: data})
 	}
-	return Compile(srcs)
+	return srcs, nil
 }
 
 // Source is one rule file's name and content.
 type Source struct {
 	Name string
 	Data []byte
+	// Base marks the embedded default set: a later file may redefine one
+	// of its rules by name (the new definition replaces it), where two
+	// definitions in the operator's own files are an error.
+	Base bool
 }
 
 // Compile compiles rule files given as sources (Load reads them from a
@@ -106,21 +161,44 @@ func Compile(srcs []Source) (*Set, error) {
 	h := sha256.New()
 	var errs []error
 	seen := map[string]*Rule{}
+	policies := map[string]*Policy{}
 	for _, src := range srcs {
 		s.Files = append(s.Files, src.Name)
 		h.Write([]byte(src.Name))
 		h.Write([]byte{0})
 		h.Write(src.Data)
-		errs = append(errs, s.compileFile(src, seen)...)
+		errs = append(errs, s.compileFile(src, seen, policies)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	// Replaced base rules left holes; rebuild the lists in file order.
+	kept := s.Rules[:0]
+	for _, r := range s.Rules {
+		if seen[r.Name] == r {
+			kept = append(kept, r)
+		}
+	}
+	s.Rules = kept
+	s.byKind = [KindMeta + 1][]*Rule{}
+	for _, r := range s.Rules {
+		s.byKind[r.Kind] = append(s.byKind[r.Kind], r)
 	}
 	s.Version = hex.EncodeToString(h.Sum(nil))[:12]
 	return s, nil
 }
 
-func (s *Set) compileFile(src Source, seen map[string]*Rule) []error {
+// Rule returns the rule called name, or nil.
+func (s *Set) Rule(name string) *Rule {
+	for _, r := range s.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func (s *Set) compileFile(src Source, seen map[string]*Rule, policies map[string]*Policy) []error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
 		ce := check.LineError(err.Error(), "")
@@ -148,6 +226,17 @@ func (s *Set) compileFile(src Source, seen map[string]*Rule) []error {
 		}
 		s.Scores[name] = v
 	}
+	if th := fd.Thresholds; th != (Thresholds{}) {
+		for key, v := range map[string]*float64{"add_header": th.AddHeader, "quarantine": th.Quarantine, "reject": th.Reject} {
+			if v != nil && *v < 0 {
+				bad(check.Field(check.Field(root, "thresholds"), key), "thresholds."+key, "must be 0 (off) or more")
+			}
+		}
+		s.Thresholds = s.Thresholds.Over(th)
+	}
+	for i := range fd.Policies {
+		errs = append(errs, s.compilePolicy(src, &fd.Policies[i], i, policies)...)
+	}
 	for i := range fd.Rules {
 		n := &fd.Rules[i]
 		path := fmt.Sprintf("rules[%d]", i)
@@ -166,14 +255,56 @@ func (s *Set) compileFile(src Source, seen map[string]*Rule) []error {
 		if len(problems) > 0 {
 			continue
 		}
+		r.File, r.Line, r.Base = src.Name, n.Line, src.Base
 		if prev, dup := seen[r.Name]; dup {
-			bad(check.Field(n, "name"), path, "rule %s is defined twice (first at %s:%d)", r.Name, prev.File, prev.Line)
-			continue
+			if !prev.Base || src.Base {
+				bad(check.Field(n, "name"), path, "rule %s is defined twice (first at %s:%d)", r.Name, prev.File, prev.Line)
+				continue
+			}
+			s.Replaced = append(s.Replaced, fmt.Sprintf("%s (%s:%d)", r.Name, r.File, r.Line))
 		}
-		r.File, r.Line = src.Name, n.Line
 		seen[r.Name] = r
 		s.Rules = append(s.Rules, r)
-		s.byKind[r.Kind] = append(s.byKind[r.Kind], r)
+	}
+	return errs
+}
+
+func (s *Set) compilePolicy(src Source, n *yaml.Node, i int, policies map[string]*Policy) []error {
+	path := fmt.Sprintf("policies[%d]", i)
+	var p Policy
+	if err := check.DecodeStrict(n, &p, path); err != nil {
+		return []error{check.InFile(err, src.Name)}
+	}
+	p.File, p.Line = src.Name, n.Line
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		node := check.Field(n, key)
+		if node == nil {
+			node = n
+		}
+		errs = append(errs, check.InFile(check.Errorf(node, path+"."+key, format, args...), src.Name))
+	}
+	if p.Name == "" {
+		bad("name", "is required (it names the policy in logs and the audit record)")
+	} else if prev, dup := policies[p.Name]; dup {
+		bad("name", "policy %s is defined twice (first at %s:%d)", p.Name, prev.File, prev.Line)
+	}
+	if len(p.Domains) == 0 {
+		bad("recipient_domains", "list at least one domain (example.jp, or .example.jp for its subdomains)")
+	}
+	for j, d := range p.Domains {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if strings.TrimPrefix(d, ".") == "" || strings.ContainsAny(d, "@ \t/") {
+			bad("recipient_domains", "entry %d: %q is not a domain", j, p.Domains[j])
+		}
+		p.Domains[j] = d
+	}
+	if p.Thresholds == (Thresholds{}) {
+		bad("thresholds", "set at least one of add_header, quarantine, reject")
+	}
+	if len(errs) == 0 {
+		policies[p.Name] = &p
+		s.Policies = append(s.Policies, &p)
 	}
 	return errs
 }
@@ -252,6 +383,13 @@ func (rd *ruleDoc) compile(n *yaml.Node) (*Rule, []problem) {
 		}
 	case "meta":
 		r.Kind, r.Meta = KindMeta, rd.Meta
+		if mn := check.Field(n, "meta"); mn != nil {
+			// A block scalar's text starts on the line after "meta: |".
+			r.MetaLine = mn.Line
+			if mn.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+				r.MetaLine++
+			}
+		}
 	}
 	if set[0] != "header" && rd.Match != "" {
 		bad("match", "match belongs to header rules; for %s rules the pattern is the value of %s", set[0], set[0])

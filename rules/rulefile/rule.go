@@ -41,12 +41,17 @@ type Rule struct {
 	Pattern *regexp.Regexp
 	Builtin string
 	Meta    string
+	// MetaLine is the line the meta expression starts on, so that an
+	// error at the expression's line 2 points at the file's right line.
+	MetaLine int
 	// Examples are message files (relative to the rule file) that must
 	// (Match) or must not (NoMatch) fire the rule: mamori rules test.
 	Examples Examples
 	// File and Line locate the rule for errors and --explain.
 	File string
 	Line int
+	// Base is set for rules of the embedded default set (Source.Base).
+	Base bool
 }
 
 // Examples are a rule's regression tests.

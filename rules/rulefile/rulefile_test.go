@@ -184,3 +184,64 @@ func TestBuiltins(t *testing.T) {
 		}
 	}
 }
+
+func TestThresholdsPoliciesAndLayers(t *testing.T) {
+	base := Source{Name: "defaults/10.yaml", Base: true, Data: []byte(`
+rules:
+  - {name: SUBJ_X, header: Subject, match: x, score: 1}
+  - {name: BODY_Y, body: y, score: 1}
+scores: {SPF_FAIL: 1}
+thresholds: {add_header: 5, reject: 15}
+`)}
+	local := Source{Name: "/etc/mamori/rules.d/50-local.yaml", Data: []byte(`
+rules:
+  - {name: BODY_Y, body: 'yy', score: 2.5}
+scores: {SPF_FAIL: 3}
+thresholds: {reject: 0}
+policies:
+  - name: agency
+    recipient_domains: [City.Example.LG.JP, .pref.example.lg.jp]
+    thresholds: {add_header: 3, quarantine: 6}
+`)}
+	s, err := Compile([]Source{base, local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Rule("BODY_Y"); r == nil || r.Score != 2.5 || r.Base || len(s.ByKind(KindBody)) != 1 || len(s.Rules) != 2 {
+		t.Errorf("BODY_Y not replaced: %+v (rules %d)", r, len(s.Rules))
+	}
+	if len(s.Replaced) != 1 || !strings.HasPrefix(s.Replaced[0], "BODY_Y (/etc/mamori/rules.d/50-local.yaml:3)") {
+		t.Errorf("Replaced = %v", s.Replaced)
+	}
+	if s.Scores["SPF_FAIL"] != 3 {
+		t.Errorf("later scores do not win: %v", s.Scores)
+	}
+	th := s.Thresholds
+	if th.AddHeader == nil || *th.AddHeader != 5 || th.Reject == nil || *th.Reject != 0 || th.Quarantine != nil {
+		t.Errorf("thresholds %+v", th)
+	}
+	if len(s.Policies) != 1 || s.Policies[0].Domains[0] != "city.example.lg.jp" || *s.Policies[0].Thresholds.Quarantine != 6 {
+		t.Errorf("policies %+v", s.Policies)
+	}
+
+	_, err = Compile([]Source{local, {Name: "60.yaml", Data: []byte(`
+rules:
+  - {name: BODY_Y, body: z, score: 1}
+thresholds: {add_header: -1}
+policies:
+  - {name: agency, recipient_domains: [a.example], thresholds: {reject: 9}}
+  - {recipient_domains: ["a b"], thresholds: {}}
+`)}})
+	for _, want := range []string{
+		"60.yaml:3: rules[0] BODY_Y: rule BODY_Y is defined twice (first at /etc/mamori/rules.d/50-local.yaml:3)",
+		"60.yaml:4: thresholds.add_header: must be 0 (off) or more",
+		"60.yaml:6: policies[0].name: policy agency is defined twice",
+		"60.yaml:7: policies[1].name: is required",
+		`60.yaml:7: policies[1].recipient_domains: entry 0: "a b" is not a domain`,
+		"60.yaml:7: policies[1].thresholds: set at least one of",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}

@@ -47,7 +47,8 @@ type Checker struct {
 var _ check.Check = (*Checker)(nil)
 
 func init() {
-	check.Register(check.Registration{Name: "clamav", Factory: factory, DefaultOn: false, FailurePolicy: check.FailTempfail, Timeout: 60 * time.Second})
+	check.Register(check.Registration{Name: "clamav", Factory: factory, DefaultOn: false, FailurePolicy: check.FailTempfail, Timeout: 60 * time.Second,
+		Symbols: []string{SymbolVirus, SymbolUnscanned}})
 }
 
 func factory(node *yaml.Node, env check.Env) (check.Check, error) {

@@ -82,7 +82,11 @@ func init() {
 	// 30s, not the engine's 10s: decompressing archive_max_bytes (512 MiB)
 	// of LZMA or PPMd runs at 30–100 MB/s, and a legitimate large archive
 	// must not time out into a tempfail.
-	check.Register(check.Registration{Name: "filetype", Factory: factory, DefaultOn: true, FailurePolicy: check.FailTempfail, Timeout: 30 * time.Second})
+	var syms []string
+	for _, s := range ruleSymbols {
+		syms = append(syms, s)
+	}
+	check.Register(check.Registration{Name: "filetype", Factory: factory, DefaultOn: true, FailurePolicy: check.FailTempfail, Timeout: 30 * time.Second, Symbols: syms})
 }
 
 // DefaultOutcomes is what each rule does when the configuration says
