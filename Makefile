@@ -26,6 +26,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s -fuzzminimizetime 5s ./reputation/uribl/
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s -fuzzminimizetime 5s ./rules/expr/
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s -fuzzminimizetime 5s ./rules/rulefile/
+	$(GO) test -run '^$$' -fuzz FuzzPrefilter -fuzztime 60s -fuzzminimizetime 5s ./rules/rulefile/
 	$(GO) test -run '^$$' -fuzz FuzzTokenize -fuzztime 60s -fuzzminimizetime 5s ./reputation/bayes/
 
 test-integration:

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mamori-mail/mamori/internal/config"
 	"github.com/mamori-mail/mamori/internal/daemon"
 	"github.com/mamori-mail/mamori/internal/mailfile"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/mamori-mail/mamori/rules/check"
+	"github.com/mamori-mail/mamori/rules/rulefile"
 )
 
 type listFlag []string
@@ -40,6 +42,10 @@ type CheckResult struct {
 	Reply   string         `json:"reply,omitempty"`
 	Symbols []check.Symbol `json:"symbols"`
 	Error   string         `json:"error,omitempty"`
+	// Policy names the recipient-domain policy whose thresholds applied.
+	Policy string `json:"policy,omitempty"`
+
+	thresholds *rules.Thresholds
 }
 
 func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -48,12 +54,13 @@ func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var o daemon.Options
 	commonFlags(fset, &o)
 	var (
-		asJSON                     bool
+		asJSON, explain            bool
 		clientIP, helo, from, user string
 		clientHost                 string
 		rcpts                      listFlag
 	)
 	fset.BoolVar(&asJSON, "json", false, "print one JSON object per message (see docs/check.md)")
+	fset.BoolVar(&explain, "explain", false, "say why: the thresholds applied, and for each symbol the check or rule (file:line) behind it, the text that matched and the rule's description")
 	fset.StringVar(&clientIP, "client-ip", "", "connecting client `address` to assume (default: none, as for a local submission)")
 	fset.StringVar(&clientHost, "client-host", "unknown", "client host `name` to assume")
 	fset.StringVar(&helo, "helo", "", "HELO/EHLO `name` to assume")
@@ -74,6 +81,7 @@ Exit status: 0 every message was judged; 1 some file could not be read;
 Examples:
   mamori check suspicious.eml
   mamori check --json --client-ip 203.0.113.7 --from a@example.net Maildir/new
+  mamori check --explain --config /etc/mamori/mamori.yaml suspicious.eml
 
 Flags:
 `)
@@ -100,11 +108,7 @@ Flags:
 	}
 	defer p.Close()
 	f := daemon.NewFilter(p, nil, cfg.Limits.MessageTimeout.D(), nil)
-	lim := mailfile.Limits{
-		MaxHeaders: cfg.Limits.MaxHeaders, MaxHeaderSize: int64(cfg.Limits.MaxHeaderSize),
-		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), SpoolThreshold: int64(cfg.Limits.SpoolThreshold),
-		SpoolDir: cfg.Limits.SpoolDir,
-	}
+	lim := mailLimits(cfg)
 	env := envelope{ip: ip, host: clientHost, helo: helo, from: from, rcpts: rcpts, user: user}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
@@ -115,6 +119,10 @@ Flags:
 		}
 		if asJSON {
 			_ = enc.Encode(res)
+			return
+		}
+		if explain {
+			printExplained(stdout, res, p)
 			return
 		}
 		printHuman(stdout, res)
@@ -185,7 +193,10 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 }
 
 func toResult(name string, v rules.Verdict) CheckResult {
-	res := CheckResult{File: name, Action: v.Action.String(), Score: v.Score, Reason: v.Reason, Symbols: v.Symbols}
+	res := CheckResult{File: name, Action: v.Action.String(), Score: v.Score, Reason: v.Reason, Symbols: v.Symbols, Policy: v.Policy}
+	if th, ok := v.Thresholds(); ok {
+		res.thresholds = &th
+	}
 	if res.Symbols == nil {
 		res.Symbols = []check.Symbol{}
 	}
@@ -217,4 +228,41 @@ func printHuman(w io.Writer, r CheckResult) {
 
 func trimFloat(f float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
+}
+
+// printExplained prints a verdict with its reasons: the thresholds it was
+// judged by, then each symbol with where it came from (a check, or a rule
+// file and line), its score, what it saw, and the rule's description.
+func printExplained(w io.Writer, r CheckResult, p *rules.Pipeline) {
+	printHuman(w, CheckResult{File: r.File, Action: r.Action, Score: r.Score, Reason: r.Reason, Reply: r.Reply, Error: r.Error})
+	if r.Error != "" {
+		return
+	}
+	if th := r.thresholds; th != nil {
+		pol := "global"
+		if r.Policy != "" {
+			pol = r.Policy
+		}
+		fmt.Fprintf(w, "  thresholds (%s policy): add_header %s, quarantine %s, reject %s\n", pol, threshold(th.AddHeader), threshold(th.Quarantine), threshold(th.Reject))
+	}
+	set := config.RuleSet(p)
+	metas := map[string]*rules.MetaRule{}
+	for _, m := range p.Policy.Meta.Rules() {
+		metas[m.Name] = m
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SYMBOL\tSCORE\tFROM\tWHAT MATCHED\tDESCRIPTION")
+	for _, s := range r.Symbols {
+		from, desc := s.Check, ""
+		if m, ok := metas[s.Name]; ok {
+			from, desc = fmt.Sprintf("%s:%d", m.File, m.Line), m.Description+" ["+strings.Join(strings.Fields(m.Expr), " ")+"]"
+		} else if rule := set.Rule(s.Name); rule != nil && s.Check == rulefile.CheckName {
+			from, desc = fmt.Sprintf("%s:%d", rule.File, rule.Line), rule.Description
+		}
+		if v, ok := p.Policy.Scores[s.Name]; ok && v == s.Score {
+			from += " (score from scores:)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Name, trimFloat(s.Score), from, s.Detail, desc)
+	}
+	tw.Flush()
 }

@@ -24,6 +24,7 @@ Usage:
   mamori check    [flags] FILE|DIR  judge message files offline, as the daemon would
   mamori validate [flags]           load the configuration fully without serving
   mamori learn    [flags] FILE|DIR  teach the Bayes classifier spam (--spam) or ham (--ham)
+  mamori rules    lint|test [DIR]   check rule files; run the rules' example messages
   mamori version                    print the version
 
 Run "mamori COMMAND -h" for the flags of a command.
@@ -32,6 +33,7 @@ Start here:
   mamori serve                      embedded defaults: milter on inet:127.0.0.1:11332,
                                     /healthz and /metrics on 127.0.0.1:11334
   mamori check --json mail.eml      one JSON verdict per message
+  mamori check --explain mail.eml   why: each symbol, its score, rule and matched text
   mamori learn --ham ~/Maildir      learn your mail as ham; the daemon need not stop
 
 Docs: docs/README.md (English), docs/ja/README.md (日本語).
@@ -55,6 +57,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "learn":
 		return cmdLearn(args[1:], stdin, stdout, stderr)
+	case "rules":
+		return cmdRules(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mamori", version)
 		return exitOK

@@ -8,6 +8,7 @@ import (
 	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/mamori-mail/mamori/rules/check"
+	"github.com/mamori-mail/mamori/rules/rulefile"
 )
 
 // DefaultCheckTimeout bounds a check that sets no timeout of its own.
@@ -43,6 +44,13 @@ func (c *Config) build(env check.Env, log *slog.Logger) (*rules.Pipeline, error)
 	}
 	var entries []*rules.Entry
 	var errs []error
+	set, err := c.LoadRules()
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		onErr, _ := check.ParseFailurePolicy(c.Rules.OnError)
+		entries = append(entries, &rules.Entry{Check: rulefile.NewChecker(set, env.Content, c.ruleLimits()), Timeout: c.Rules.Timeout.D(), OnError: onErr})
+	}
 	for _, reg := range check.Registered() {
 		n, configured := c.Checks[reg.Name]
 		cc, rest, err := splitCommon(&n, reg.Name)
@@ -78,6 +86,12 @@ func (c *Config) build(env check.Env, log *slog.Logger) (*rules.Pipeline, error)
 		}
 		entries = append(entries, e)
 	}
+	pol := c.Policy()
+	if set != nil && len(errs) == 0 {
+		if err := applyRules(&pol, set, knownSymbols(entries)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		for _, e := range entries {
 			_ = e.Check.Close()
@@ -88,7 +102,18 @@ func (c *Config) build(env check.Env, log *slog.Logger) (*rules.Pipeline, error)
 		}
 		return nil, err
 	}
-	return rules.NewPipeline(entries, c.Policy(), c.Version, log.With("config", c.Version)), nil
+	version := c.Version + "+rules." + set.Version
+	p := rules.NewPipeline(entries, pol, version, log.With("config", version))
+	p.Rules = rulesInfo(set)
+	return p, nil
+}
+
+func rulesInfo(set *rulefile.Set) rules.RulesInfo {
+	info := rules.RulesInfo{Version: set.Version, Files: set.Files, Kinds: map[string]int{}}
+	for _, r := range set.Rules {
+		info.Kinds[r.Kind.String()]++
+	}
+	return info
 }
 
 // Policy returns the verdict policy the configuration describes.

@@ -47,6 +47,9 @@ type Config struct {
 	Scores map[string]float64 `yaml:"scores"`
 	// DNS sets the resolver the reputation checks share.
 	DNS resolver.Config `yaml:"dns"`
+	// Rules sets the rule files: the embedded default set and the
+	// operator's own directory (docs/rules.md).
+	Rules Rules `yaml:"rules"`
 	// Checks configures each check by its registered name. Every check takes
 	// enabled, timeout and on_error besides its own settings.
 	Checks map[string]yaml.Node `yaml:"checks"`
@@ -207,6 +210,8 @@ func Defaults() *Config {
 			Tempfail: "451 4.7.1 Temporary failure, please try again later",
 		},
 		Headers: Headers{OnClean: &t, Report: &f, ServerName: host, AuthServID: host},
+		Rules: Rules{Watch: Duration(2 * time.Second), Timeout: Duration(10 * time.Second), OnError: "continue",
+			MaxText: 512 << 10, MaxRaw: 256 << 10},
 		Version: "defaults",
 	}
 }

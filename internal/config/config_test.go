@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mamori-mail/mamori/rules"
+
 	_ "github.com/mamori-mail/mamori/reputation/policy"
 )
 
@@ -19,8 +21,17 @@ func TestDefaultsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if len(p.Checks()) != 1 || p.Checks()[0].Check.Name() != "policy" {
-		t.Fatalf("default checks: %d", len(p.Checks()))
+	var names []string
+	for _, e := range p.Checks() {
+		names = append(names, e.Check.Name())
+	}
+	// The checks that need no server: the rule set, the classifier (silent
+	// until trained), the file-type rules and the policy lists.
+	if got := strings.Join(names, " "); got != "rules bayes filetype policy" {
+		t.Fatalf("default checks: %s", got)
+	}
+	if p.Rules.Kinds["meta"] == 0 || p.Rules.Kinds["body"] == 0 || p.Policy.Meta == nil {
+		t.Fatalf("the default rule set is not loaded: %+v", p.Rules)
 	}
 }
 
@@ -50,7 +61,7 @@ func TestConfigErrors(t *testing.T) {
 		{"reject reply must be 5xx", "replies:\n  reject: \"450 4.7.1 no\"\n",
 			[]string{`cfg.yaml:2: replies.reject: "450 4.7.1 no" must be a 5xx reply`}},
 		{"unknown check", "checks:\n  clamv: {}\n",
-			[]string{"cfg.yaml:2: checks.clamv: no such check (known: policy"}},
+			[]string{"cfg.yaml:2: checks.clamv: no such check (known: bayes, clamav"}},
 		{"bad on_error", "checks:\n  policy:\n    on_error: explode\n",
 			[]string{`cfg.yaml:3: checks.policy.on_error: on_error must be tempfail or continue, not "explode"`}},
 		{"policy entry errors carry lines", "checks:\n  policy:\n    entries:\n      - sender: a@b\n        action: reject\n      - client_ip: 10.0.0.1/8\n        action: reject\n      - sender: x\n        sender_domain: y\n        action: nope\n",
@@ -117,8 +128,58 @@ checks:
 		t.Fatal(err)
 	}
 	defer p.Close()
-	e := p.Checks()[0]
+	var e *rules.Entry
+	for _, x := range p.Checks() {
+		if x.Check.Name() == "policy" {
+			e = x
+		}
+	}
 	if e.Timeout.String() != "500ms" || e.OnError.String() != "tempfail" {
 		t.Fatalf("common settings not applied: %v %v", e.Timeout, e.OnError)
+	}
+}
+
+func TestRulesSection(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "local.yaml"), []byte(`
+scores: {BAYES_SPAM: 4}
+thresholds: {quarantine: 9}
+policies:
+  - {name: agency, recipient_domains: [city.example.lg.jp], thresholds: {add_header: 3}}
+`), 0o644)
+	c, err := Parse([]byte("rules: {dir: " + dir + "}\nthresholds: {add_header: 6}\nscores: {BAYES_SPAM: 1, BAYES_HAM: -2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Build(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pol := p.Policy
+	if pol.Thresholds != (rules.Thresholds{AddHeader: 6, Quarantine: 9, Reject: 15}) {
+		t.Errorf("thresholds %+v", pol.Thresholds)
+	}
+	if pol.Scores["BAYES_SPAM"] != 4 || pol.Scores["BAYES_HAM"] != -2 {
+		t.Errorf("scores %v: the rule file's must win, the configuration's others stay", pol.Scores)
+	}
+	if len(pol.Domains) != 1 || pol.Domains[0].Thresholds != (rules.Thresholds{AddHeader: 3, Quarantine: 9, Reject: 15}) {
+		t.Errorf("domain policy %+v", pol.Domains)
+	}
+
+	// Errors: a missing directory; settings out of range; thresholds that
+	// only the rule files make inconsistent.
+	if _, err := Parse([]byte("rules: {timeout: 0s, on_error: maybe, max_text: 10}\n")); err == nil ||
+		!strings.Contains(err.Error(), "rules.timeout: must be positive") || !strings.Contains(err.Error(), "rules.on_error:") || !strings.Contains(err.Error(), "rules.max_text:") {
+		t.Errorf("validation: %v", err)
+	}
+	c, _ = Parse([]byte("rules: {dir: /nonexistent/rules.d}\n"))
+	if _, err := c.Build("", nil); err == nil || !strings.Contains(err.Error(), "rules.dir: rules directory: stat /nonexistent/rules.d") {
+		t.Errorf("missing dir: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "local.yaml"), []byte("thresholds: {add_header: 20}\n"), 0o644)
+	c, _ = Parse([]byte("rules: {dir: " + dir + "}\n"))
+	if _, err := c.Build("", nil); err == nil || !strings.Contains(err.Error(), "add_header and quarantine must be below reject") {
+		t.Errorf("inconsistent thresholds: %v", err)
 	}
 }

@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 	if r, err := check.ParseReply(c.Replies.Tempfail); err != nil || r.Code/100 != 4 {
 		bad("replies.tempfail", "%q must be a 4xx reply like \"451 4.7.1 Try again later\"", c.Replies.Tempfail)
 	}
+	c.Rules.validate(bad)
 	dnsBad := c.DNS.Validate()
 	for _, k := range sortedKeys(dnsBad) {
 		bad(k, "%s", dnsBad[k])

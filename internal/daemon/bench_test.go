@@ -18,9 +18,7 @@ import (
 	"github.com/mamori-mail/mamori/internal/corpus"
 	"github.com/mamori-mail/mamori/internal/mailfile"
 	"github.com/mamori-mail/mamori/milter"
-	_ "github.com/mamori-mail/mamori/reputation/policy"
 	"github.com/mamori-mail/mamori/rules/check"
-	_ "github.com/mamori-mail/mamori/scanners/filetype"
 )
 
 type benchMsg struct {

@@ -150,7 +150,7 @@ func (c *connFilter) refuse(st check.Stage, m *check.Message, out rules.StageOut
 // finish turns the verdict into the end-of-message answer.
 func (c *connFilter) finish(m *check.Message) milter.Response {
 	pol := &c.p.Policy
-	v := c.tx.Final(pol)
+	v := c.tx.Final(pol, m.Recipients)
 	c.last = v
 	rec := c.record(m, check.EOM, &v)
 	c.f.audit.Write(rec)

@@ -36,4 +36,12 @@ var (
 		Namespace: "mamori", Subsystem: "config", Name: "info",
 		Help: "The running configuration's version (a content hash), as a label on a constant 1.",
 	}, []string{"version"})
+	rulesInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "mamori", Subsystem: "rules", Name: "info",
+		Help: "The running rule set's version (a hash of the rule files), as a label on a constant 1.",
+	}, []string{"version"})
+	rulesLoaded = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "mamori", Subsystem: "rules", Name: "loaded",
+		Help: "Rules of the running rule set, by kind.",
+	}, []string{"kind"})
 )

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +48,16 @@ type Daemon struct {
 	srv    *milter.Server
 	admin  *http.Server
 	data   string
+	// cfgMu guards cfg against the rule watcher; the main loop, which
+	// alone writes it, reads it without.
+	cfgMu sync.Mutex
+}
+
+// config returns the running configuration.
+func (d *Daemon) config() *config.Config {
+	d.cfgMu.Lock()
+	defer d.cfgMu.Unlock()
+	return d.cfg
 }
 
 // LoadConfig loads the configuration and applies the command-line
@@ -103,7 +114,7 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	p.Start()
 	d.filter = NewFilter(p, d.audit, cfg.Limits.MessageTimeout.D(), d.log)
-	configLoaded(cfg)
+	configLoaded(cfg, p)
 
 	addr, _ := milter.ParseListen(cfg.Listen)
 	ln, err := milter.Listen(addr)
@@ -130,7 +141,7 @@ func Serve(ctx context.Context, o Options) error {
 		}()
 	}
 	d.log.Info("mamori serving", "listen", ln.Addr().Network()+":"+ln.Addr().String(), "admin", adminAddr,
-		"config", cfg.Version, "checks", checkNames(d.filter.Pipeline()), "data_dir", d.data)
+		"config", cfg.Version, "rules", p.Rules.Version, "checks", checkNames(d.filter.Pipeline()), "data_dir", d.data)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String(), adminAddr)
 	}
@@ -138,8 +149,15 @@ func Serve(ctx context.Context, o Options) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	changed := make(chan struct{}, 1)
+	go d.watchRules(wctx, dirSum(cfg.Rules.Dir), changed)
 	for {
 		select {
+		case <-changed:
+			d.log.Info("rule files changed; reloading")
+			d.Reload()
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				d.Reload()
@@ -199,15 +217,23 @@ func (d *Daemon) Reload() {
 	d.level.Set(parseLevel(cfg.Log.Level))
 	old := d.cfg
 	cfg.Listen, cfg.Admin, cfg.Limits, cfg.Audit = old.Listen, old.Admin, old.Limits, old.Audit
+	d.cfgMu.Lock()
 	d.cfg = cfg
-	configLoaded(cfg)
+	d.cfgMu.Unlock()
+	configLoaded(cfg, d.filter.Pipeline())
 	reloadsTotal.WithLabelValues("success").Inc()
-	d.log.Info("configuration reloaded", "config", cfg.Version, "checks", checkNames(d.filter.Pipeline()))
+	d.log.Info("configuration reloaded", "config", cfg.Version, "rules", d.filter.Pipeline().Rules.Version, "checks", checkNames(d.filter.Pipeline()))
 }
 
-func configLoaded(cfg *config.Config) {
+func configLoaded(cfg *config.Config, p *rules.Pipeline) {
 	configInfo.Reset()
 	configInfo.WithLabelValues(cfg.Version).Set(1)
+	rulesInfo.Reset()
+	rulesInfo.WithLabelValues(p.Rules.Version).Set(1)
+	rulesLoaded.Reset()
+	for k, n := range p.Rules.Kinds {
+		rulesLoaded.WithLabelValues(k).Set(float64(n))
+	}
 	reloadSuccess.Set(1)
 	reloadTime.SetToCurrentTime()
 }

@@ -133,7 +133,7 @@ func TestCheckConfig(t *testing.T) {
 		}
 	}
 	cfg, err := ParseConfig(nil, "/var/lib/mamori")
-	if err != nil || cfg.Path != "/var/lib/mamori/bayes.db" || len(cfg.Bands) != 4 {
+	if err != nil || cfg.Path != "/var/lib/mamori/bayes.db" || len(cfg.Bands) != len(DefaultBands) {
 		t.Errorf("defaults %+v %v", cfg, err)
 	}
 }

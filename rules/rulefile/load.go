@@ -21,6 +21,10 @@ type Set struct {
 	// Scores override the score of any symbol, other checks' included
 	// (SPF_FAIL: 2), as the files' scores sections say.
 	Scores map[string]float64
+	// LocalScores are the scores set by files other than the base set's
+	// (the operator's own): they override the configuration file's
+	// scores section, which in turn overrides the base set's.
+	LocalScores map[string]float64
 	// Thresholds are the score thresholds the files set; a nil field is
 	// left to the configuration file.
 	Thresholds Thresholds
@@ -157,7 +161,7 @@ type Source struct {
 // Compile compiles rule files given as sources (Load reads them from a
 // directory; the default set is embedded).
 func Compile(srcs []Source) (*Set, error) {
-	s := &Set{Scores: map[string]float64{}}
+	s := &Set{Scores: map[string]float64{}, LocalScores: map[string]float64{}}
 	h := sha256.New()
 	var errs []error
 	seen := map[string]*Rule{}
@@ -225,6 +229,9 @@ func (s *Set) compileFile(src Source, seen map[string]*Rule, policies map[string
 			continue
 		}
 		s.Scores[name] = v
+		if !src.Base {
+			s.LocalScores[name] = v
+		}
 	}
 	if th := fd.Thresholds; th != (Thresholds{}) {
 		for key, v := range map[string]*float64{"add_header": th.AddHeader, "quarantine": th.Quarantine, "reject": th.Reject} {
@@ -407,7 +414,7 @@ func (rd *ruleDoc) compile(n *yaml.Node) (*Rule, []problem) {
 		} else if re, err := regexp.Compile(pattern); err != nil {
 			bad(key, "%v", err)
 		} else {
-			r.Pattern = re
+			r.Pattern, r.atoms = re, atomsFor(pattern)
 		}
 	}
 	return r, ps

@@ -29,6 +29,9 @@ type Input struct {
 	Attachments []Attachment
 	// InvisibleText reports text hidden from the reader in HTML parts.
 	InvisibleText bool
+
+	// Case-folded texts for the prefilter, made on first use.
+	foldedTexts, foldedRaw, foldedHeaders string
 }
 
 // Field is one decoded header field.
@@ -95,14 +98,23 @@ func (r *Rule) match(in *Input) (Hit, bool) {
 	hit := func(text string) (Hit, bool) { return Hit{Rule: r, Text: clip(text, 80)}, true }
 	switch r.Kind {
 	case KindHeader:
+		if r.Header == "ALL" && !r.Negate && !mayMatch(r.atoms, in.folded(&in.foldedHeaders, in.allHeaders)) {
+			return Hit{}, false
+		}
 		return r.matchHeader(in)
 	case KindBody:
+		if !mayMatch(r.atoms, in.folded(&in.foldedTexts, in.allTexts)) {
+			return Hit{}, false
+		}
 		for _, t := range in.Texts {
-			if m := r.Pattern.FindString(t); m != "" || r.Pattern.MatchString(t) {
-				return hit(m)
+			if loc := r.Pattern.FindStringIndex(t); loc != nil {
+				return hit(t[loc[0]:loc[1]])
 			}
 		}
 	case KindRawBody:
+		if !mayMatch(r.atoms, in.folded(&in.foldedRaw, func() string { return string(in.Raw) })) {
+			return Hit{}, false
+		}
 		if loc := r.Pattern.FindIndex(in.Raw); loc != nil {
 			return hit(string(in.Raw[loc[0]:loc[1]]))
 		}
@@ -130,6 +142,28 @@ func (r *Rule) match(in *Input) (Hit, bool) {
 		}
 	}
 	return Hit{}, false
+}
+
+// folded returns the case-folded text for the prefilter, computing it
+// once per message.
+func (in *Input) folded(cache *string, text func() string) string {
+	if *cache == "" {
+		*cache = fold(text()) + "\x00" // never empty once computed
+	}
+	return *cache
+}
+
+func (in *Input) allTexts() string { return strings.Join(in.Texts, "\n") }
+
+func (in *Input) allHeaders() string {
+	var b strings.Builder
+	for _, f := range in.Headers {
+		b.WriteString(f.Name)
+		b.WriteString(": ")
+		b.WriteString(f.Value)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func (r *Rule) matchHeader(in *Input) (Hit, bool) {

@@ -39,6 +39,8 @@ type Rule struct {
 	// header rules: also when the header is absent).
 	Negate  bool
 	Pattern *regexp.Regexp
+	// atoms are the prefilter's literals (prefilter.go); nil: always run.
+	atoms []string
 	Builtin string
 	Meta    string
 	// MetaLine is the line the meta expression starts on, so that an
@@ -53,6 +55,11 @@ type Rule struct {
 	// Base is set for rules of the embedded default set (Source.Base).
 	Base bool
 }
+
+// Prefiltered reports whether the rule runs only on texts that contain
+// one of the literals its pattern requires; a rule that is not runs its
+// pattern over every text of every message (mamori rules lint says so).
+func (r *Rule) Prefiltered() bool { return r.atoms != nil }
 
 // Examples are a rule's regression tests.
 type Examples struct {

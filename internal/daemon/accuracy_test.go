@@ -1,0 +1,522 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mamori-mail/mamori/internal/config"
+	"github.com/mamori-mail/mamori/internal/corpus"
+	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/reputation/bayes"
+	"github.com/mamori-mail/mamori/rules"
+	"github.com/mamori-mail/mamori/rules/check"
+	"github.com/mamori-mail/mamori/rules/tune"
+)
+
+// The accuracy runs judge the development corpus (shared/corpus, 2,500
+// ham and 500 spam) through the whole pipeline with the embedded
+// defaults, as `mamori serve` judges mail: the default rule set, meta
+// rules, the classifier, the default thresholds. Each message is judged by
+// a classifier trained on the nine other folds of a stratified 10-fold
+// split, never on itself. They skip without the corpus and under -short.
+
+type labelled struct {
+	name string
+	// group is "corpus" (the development corpus), or "commercial" and
+	// "modern-spam" for the default rule set's own examples
+	// (rules/defaults/testdata): legitimate commercial mail of today and
+	// spam of today, which the 2002 corpus has none of.
+	group string
+	spam  bool
+	data  []byte
+	id    bayes.Hash
+	toks  []bayes.Hash
+}
+
+var (
+	accOnce sync.Once
+	accMsgs []labelled
+	accErr  error
+)
+
+func loadLabelled(t *testing.T) []labelled {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("accuracy run skipped under -short")
+	}
+	path := corpus.Path()
+	if path == "" {
+		t.Skip("corpus not found: set MAMORI_CORPUS to shared/corpus/sa-dev-2002.tgz")
+	}
+	accOnce.Do(func() {
+		msgs, err := corpus.Load(path)
+		if err != nil {
+			accErr = err
+			return
+		}
+		for i := range msgs {
+			msgs[i].Name = "corpus/" + msgs[i].Name
+		}
+		root := filepath.Join("..", "..", "rules", "defaults", "testdata")
+		for _, g := range []struct {
+			dir  string
+			spam bool
+		}{{"commercial", false}, {"spam", true}} {
+			files, _ := filepath.Glob(filepath.Join(root, g.dir, "*.eml"))
+			if len(files) < 20 {
+				accErr = fmt.Errorf("only %d examples in %s", len(files), filepath.Join(root, g.dir))
+				return
+			}
+			for _, f := range files {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					accErr = err
+					return
+				}
+				msgs = append(msgs, corpus.Message{Name: g.dir + "/" + filepath.Base(f), Spam: g.spam, Data: data})
+			}
+		}
+		tz := &bayes.Tokenizer{}
+		for _, c := range msgs {
+			m, err := mailfile.Parse(bytes.NewReader(c.Data), accLimits)
+			if err != nil {
+				accErr = fmt.Errorf("%s: %w", c.Name, err)
+				return
+			}
+			toks, err := tz.Tokenize(context.Background(), m)
+			id, err2 := bayes.MessageKey(m)
+			m.Done()
+			if err != nil || err2 != nil {
+				accErr = fmt.Errorf("%s: %v %v", c.Name, err, err2)
+				return
+			}
+			group, _, _ := strings.Cut(c.Name, "/")
+			if group == "spam" {
+				group = "modern-spam"
+			}
+			accMsgs = append(accMsgs, labelled{name: c.Name, group: group, spam: c.Spam, data: c.Data, id: id, toks: bayes.TokenHashes(toks)})
+		}
+		// Tar order is arbitrary; sort for reproducible folds.
+		sort.Slice(accMsgs, func(i, j int) bool { return accMsgs[i].name < accMsgs[j].name })
+	})
+	if accErr != nil {
+		t.Fatal(accErr)
+	}
+	return accMsgs
+}
+
+var accLimits = mailfile.Limits{MaxHeaders: 1000, MaxHeaderSize: 1 << 20, MaxMessageSize: 64 << 20, SpoolThreshold: 1 << 20}
+
+// stratifiedFolds assigns each message one of k folds, each group's ham
+// and spam spread evenly, with a fixed seed.
+func stratifiedFolds(msgs []labelled, k int) []int {
+	rng := rand.New(rand.NewPCG(2002, 10))
+	fold := make([]int, len(msgs))
+	for _, stratum := range []string{"corpus/false", "corpus/true", "commercial/false", "modern-spam/true"} {
+		var idx []int
+		for i, m := range msgs {
+			if fmt.Sprintf("%s/%v", m.group, m.spam) == stratum {
+				idx = append(idx, i)
+			}
+		}
+		rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+		for j, i := range idx {
+			fold[i] = j % k
+		}
+	}
+	return fold
+}
+
+// trainBolt writes a token database learned from msgs into dir.
+func trainBolt(t *testing.T, dir string, msgs []labelled) {
+	t.Helper()
+	db, err := bayes.OpenBolt(filepath.Join(dir, bayes.DefaultFile), bayes.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var batch []bayes.Learning
+	for i, m := range msgs {
+		class := bayes.Ham
+		if m.spam {
+			class = bayes.Spam
+		}
+		batch = append(batch, bayes.Learning{ID: m.id, Class: class, Tokens: m.toks})
+		if len(batch) == 200 || i == len(msgs)-1 {
+			if _, err := db.Learn(context.Background(), time.Unix(1_700_000_000, 0), batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// judgeFile runs one message through f with the envelope mamori check
+// assumes: sender from Return-Path or From, recipients from To and Cc.
+func judgeData(t *testing.T, f *Filter, data []byte) rules.Verdict {
+	t.Helper()
+	m, err := mailfile.Parse(bytes.NewReader(data), accLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Sender = "sender@example.net"
+	m.Recipients = []string{"user@example.org"}
+	return f.CheckMessage(m)
+}
+
+func accPipeline(t *testing.T, yml, dataDir string) *Filter {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cfg.BuildReadOnly(dataDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return NewFilter(p, nil, time.Minute, nil)
+}
+
+type tally struct {
+	name                          string
+	spam, spamFlagged, spamReject int
+	ham, hamFlagged, hamReject    int
+	// hamRefused counts ham a check refused by policy (an attachment
+	// type), apart from the score's rejections.
+	hamRefused             int
+	flaggedHam, missedSpam []string
+}
+
+func describe(m labelled, v rules.Verdict) string {
+	var top []string
+	for i, s := range v.Symbols {
+		if i == 8 {
+			break
+		}
+		top = append(top, fmt.Sprintf("%s(%s)", s.Name, formatFloat(s.Score)))
+	}
+	return fmt.Sprintf("%s %s score %s: %s", m.name, v.Action, formatFloat(v.Score), strings.Join(top, " "))
+}
+
+func (ty *tally) add(m labelled, v rules.Verdict) {
+	flagged := v.Action >= check.ActAddHeader
+	if m.spam {
+		ty.spam++
+		if flagged {
+			ty.spamFlagged++
+		} else {
+			ty.missedSpam = append(ty.missedSpam, describe(m, v))
+		}
+		if v.Action == check.ActReject {
+			ty.spamReject++
+		}
+		return
+	}
+	ty.ham++
+	if flagged {
+		ty.hamFlagged++
+		ty.flaggedHam = append(ty.flaggedHam, describe(m, v))
+	}
+	switch {
+	case v.Action == check.ActReject && v.Decider != "":
+		ty.hamRefused++
+	case v.Action == check.ActReject:
+		ty.hamReject++
+	}
+}
+
+func formatFloat(f float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
+}
+
+func (ty *tally) String() string {
+	if ty.spam == 0 {
+		return fmt.Sprintf("%-34s ham flagged %d/%d, ham rejected %d", ty.name, ty.hamFlagged, ty.ham, ty.hamReject+ty.hamRefused)
+	}
+	if ty.ham == 0 {
+		return fmt.Sprintf("%-34s spam flagged %d/%d (%.1f%%), spam rejected %d", ty.name, ty.spamFlagged, ty.spam, 100*float64(ty.spamFlagged)/float64(ty.spam), ty.spamReject)
+	}
+	return fmt.Sprintf("%-34s spam flagged %d/%d (%.2f%%), spam rejected %d; ham flagged %d/%d (%.2f%%), ham rejected by score %d, refused by attachment policy %d",
+		ty.name, ty.spamFlagged, ty.spam, 100*float64(ty.spamFlagged)/float64(ty.spam), ty.spamReject,
+		ty.hamFlagged, ty.ham, 100*float64(ty.hamFlagged)/float64(ty.ham), ty.hamReject, ty.hamRefused)
+}
+
+// TestCorpusAccuracy is the 10-fold cross-validation of the default
+// configuration, rules alone and rules plus classifier, at the scores
+// that ship. Those scores were tuned on this corpus (rules/tune), so it
+// also cross-validates the tuning itself: scores fitted on nine folds
+// judge the tenth. The targets are the issue's, for the tuned
+// cross-validation of the configuration that ships (rules plus
+// classifier): at least 99% of spam flagged, at most 5 of 2,500 ham
+// flagged, no ham rejected.
+//
+// MAMORI_TUNE=write refits the scores on the whole corpus and rewrites
+// rules/defaults/95-scores.yaml.
+func TestCorpusAccuracy(t *testing.T) {
+	msgs := loadLabelled(t)
+	const k = 10
+	fold := stratifiedFolds(msgs, k)
+	rulesOnly := accPipeline(t, "checks: {bayes: {enabled: false}}", t.TempDir())
+	alone, both := newReport("rules alone"), newReport("rules + classifier")
+	aloneV, bothV := make([]rules.Verdict, len(msgs)), make([]rules.Verdict, len(msgs))
+	for f := range k {
+		var train []labelled
+		for i, m := range msgs {
+			if fold[i] != f {
+				train = append(train, m)
+			}
+		}
+		dir := t.TempDir()
+		trainBolt(t, dir, train)
+		full := accPipeline(t, "", dir)
+		for i, m := range msgs {
+			if fold[i] != f {
+				continue
+			}
+			aloneV[i], bothV[i] = judgeData(t, rulesOnly, m.data), judgeData(t, full, m.data)
+			alone.add(m, aloneV[i])
+			both.add(m, bothV[i])
+		}
+	}
+	t.Log("at the scores that ship (the classifier cross-validated; the scores were fitted on all folds):")
+	logTallies(t, alone, both)
+
+	params := tunables(t, rulesOnly.Pipeline())
+	samplesAlone, samplesBoth := toSamples(msgs, aloneV, params), toSamples(msgs, bothV, params)
+	talone, tboth := newReport("rules alone"), newReport("rules + classifier")
+	for f := range k {
+		var train []tune.Sample
+		for i := range msgs {
+			if fold[i] != f {
+				train = append(train, samplesBoth[i].Sample)
+			}
+		}
+		w := tune.Fit(train, params, tune.Options{})
+		for i, m := range msgs {
+			if fold[i] == f {
+				talone.add(m, samplesAlone[i].verdict(w))
+				tboth.add(m, samplesBoth[i].verdict(w))
+			}
+		}
+	}
+	t.Log("scores tuned on nine folds, judging the tenth:")
+	logTallies(t, talone, tboth)
+	// The issue's target is 99% of spam flagged with at most 5 ham; the
+	// test pins what the default set achieves (a floor against
+	// regressions) and says when the target is met. Why it is not yet:
+	// docs/rules.md, "Accuracy".
+	c, com := tboth.groups["corpus"], tboth.groups["commercial"]
+	if c.spamFlagged*100 >= c.spam*99 && c.hamFlagged <= 5 {
+		t.Log("TARGET MET: at least 99% of spam flagged, at most 5 of 2,500 ham")
+	} else {
+		t.Log("target not met: want at least 99% of spam flagged with at most 5 of 2,500 ham")
+	}
+	if c.spamFlagged*1000 < c.spam*945 || c.hamFlagged > 5 || c.hamReject > 0 || talone.groups["corpus"].hamReject > 0 {
+		t.Errorf("below the floor (94.5%% of spam, at most 5 ham flagged, no ham rejected by score): %v", c)
+	}
+	if com.hamFlagged > 3 || com.hamReject > 0 || talone.groups["commercial"].hamFlagged > 0 {
+		t.Errorf("legitimate commercial mail flagged: %v; %v", com, talone.groups["commercial"])
+	}
+	if os.Getenv("MAMORI_TUNE") == "write" {
+		all := make([]tune.Sample, len(msgs))
+		for i := range msgs {
+			all[i] = samplesBoth[i].Sample
+		}
+		writeScores(t, tune.Fit(all, params, tune.Options{}), params, samplesBoth)
+	}
+}
+
+// report holds one configuration's tallies, by group.
+type report struct {
+	name   string
+	groups map[string]*tally
+}
+
+func newReport(name string) *report {
+	r := &report{name: name, groups: map[string]*tally{}}
+	for _, g := range []string{"corpus", "commercial", "modern-spam"} {
+		r.groups[g] = &tally{name: name + ", " + g}
+	}
+	return r
+}
+
+func (r *report) add(m labelled, v rules.Verdict) { r.groups[m.group].add(m, v) }
+
+func logTallies(t *testing.T, reports ...*report) {
+	t.Helper()
+	var tallies []*tally
+	for _, r := range reports {
+		tallies = append(tallies, r.groups["corpus"], r.groups["commercial"], r.groups["modern-spam"])
+	}
+	for _, ty := range tallies {
+		t.Log(ty)
+		for _, h := range ty.flaggedHam {
+			t.Log("  ham flagged:", h)
+		}
+		if testing.Verbose() && os.Getenv("MAMORI_ACCURACY_MISSED") != "" {
+			for _, h := range ty.missedSpam {
+				t.Log("  spam missed:", h)
+			}
+		}
+	}
+}
+
+// tunables are the scores tuning may move: every rule and meta rule of
+// the default set, and the classifier's bands. Each starts from (and is
+// pulled towards) the score its author wrote, never the tuned one.
+func tunables(t *testing.T, p *rules.Pipeline) []tune.Param {
+	t.Helper()
+	var out []tune.Param
+	add := func(name string, prior float64) {
+		lo, hi := tune.Bounds(prior)
+		out = append(out, tune.Param{Name: name, Prior: prior, Lo: lo, Hi: hi})
+	}
+	for _, r := range config.RuleSet(p).Rules {
+		add(r.Name, r.Score)
+	}
+	for _, b := range bayes.DefaultBands {
+		add(b.Symbol, b.Score)
+		// The classifier never flags a message on its own: it knows only
+		// the mail it was taught, and a genre it has not seen (the
+		// newsletters of 2026, to a classifier taught 2002's mailing
+		// lists) can look like spam to it. A rule must agree.
+		p := &out[len(out)-1]
+		p.Hi = min(p.Hi, 4)
+	}
+	return out
+}
+
+// sample is a judged message as tuning sees it: the symbols it got, the
+// score of the symbols tuning does not move, and any check's decision.
+type sample struct {
+	tune.Sample
+	decision check.Action // a check's own decision (an attachment refused), or ActNone
+	syms     []check.Symbol
+}
+
+func toSamples(msgs []labelled, vs []rules.Verdict, params []tune.Param) []sample {
+	tunable := map[string]bool{}
+	for _, p := range params {
+		tunable[p.Name] = true
+	}
+	out := make([]sample, len(msgs))
+	for i, v := range vs {
+		s := sample{Sample: tune.Sample{Spam: msgs[i].spam}, syms: v.Symbols}
+		for _, sym := range v.Symbols {
+			if tunable[sym.Name] {
+				s.Symbols = append(s.Symbols, sym.Name)
+			} else {
+				s.Fixed += sym.Score
+			}
+		}
+		if v.Decider != "" {
+			s.decision = v.Action
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// verdict judges s under scores with the default thresholds (5, 15).
+func (s sample) verdict(scores map[string]float64) rules.Verdict {
+	v := rules.Verdict{Score: tune.Score(s.Sample, scores), Action: check.ActAccept}
+	switch {
+	case v.Score >= 15:
+		v.Action = check.ActReject
+	case v.Score >= 5:
+		v.Action = check.ActAddHeader
+	}
+	if s.decision > v.Action {
+		v.Action, v.Decider = s.decision, "check"
+	}
+	for _, sym := range s.syms {
+		if w, ok := scores[sym.Name]; ok {
+			sym.Score = w
+		}
+		v.Symbols = append(v.Symbols, sym)
+	}
+	sort.SliceStable(v.Symbols, func(i, j int) bool { return math.Abs(v.Symbols[i].Score) > math.Abs(v.Symbols[j].Score) })
+	return v
+}
+
+// writeScores writes the fitted scores, with each rule's hits, for the
+// default set to load after the rule files.
+func writeScores(t *testing.T, w map[string]float64, params []tune.Param, samples []sample) {
+	t.Helper()
+	hits := map[string][2]int{}
+	spam, ham := 0, 0
+	for _, s := range samples {
+		if s.Spam {
+			spam++
+		} else {
+			ham++
+		}
+		for _, n := range s.Symbols {
+			h := hits[n]
+			if s.Spam {
+				h[0]++
+			} else {
+				h[1]++
+			}
+			hits[n] = h
+		}
+	}
+	var b strings.Builder
+	b.WriteString(`# Scores of the default rule set, tuned on the development corpus (the
+# SpamAssassin public corpus of 2002: 2,500 ham, 500 spam) by rules/tune:
+#
+#   MAMORI_TUNE=write go test ./internal/daemon -run TestCorpusAccuracy
+#
+# Generated; do not edit. Each rule keeps the score its author wrote in its
+# own file (the prior the tuning starts from and is pulled towards); this
+# file, loaded after them, sets the tuned one. To change a score, write it
+# under scores: in your own rules directory, which loads after this file.
+# Rules that fired on no corpus message keep their authors' scores and are
+# not listed. The comment after each score: author's score, and the hits
+# on spam and ham.
+scores:
+`)
+	for _, p := range params {
+		h := hits[p.Name]
+		if h == [2]int{} {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s: %s # was %s; spam %d/%d, ham %d/%d\n", p.Name, formatFloat(w[p.Name]), formatFloat(p.Prior), h[0], spam, h[1], ham)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "rules", "defaults", "95-scores.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("wrote rules/defaults/95-scores.yaml")
+}
+
+// TestExamplesOutOfTheBox judges the default rule set's own examples
+// with the embedded defaults as they ship, the classifier not yet trained
+// (it stays silent until it has learned 200 of each): no legitimate
+// commercial message may be flagged.
+func TestExamplesOutOfTheBox(t *testing.T) {
+	msgs := loadLabelled(t)
+	f := accPipeline(t, "", t.TempDir())
+	r := newReport("rules alone, out of the box")
+	for _, m := range msgs {
+		if m.group != "corpus" {
+			v := judgeData(t, f, m.data)
+			r.add(m, v)
+			if !m.spam && v.Action >= check.ActAddHeader {
+				t.Errorf("%s", describe(m, v))
+			}
+		}
+	}
+	t.Log(r.groups["commercial"])
+	t.Log(r.groups["modern-spam"])
+}
