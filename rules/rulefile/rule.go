@@ -40,7 +40,7 @@ type Rule struct {
 	Negate  bool
 	Pattern *regexp.Regexp
 	// atoms are the prefilter's literals (prefilter.go); nil: always run.
-	atoms []string
+	atoms   []string
 	Builtin string
 	Meta    string
 	// MetaLine is the line the meta expression starts on, so that an

@@ -56,8 +56,8 @@ type Options struct {
 	// below it for ham, so that a spam the fit barely lifts over the
 	// threshold (and rounding to 0.1 drops back) does not count as won;
 	// default 0.5 points.
-	Margin float64
-	Iterations  int     // passes over the scores; default 300
+	Margin     float64
+	Iterations int // passes over the scores; default 300
 }
 
 func (o Options) withDefaults() Options {
