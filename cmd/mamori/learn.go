@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,7 @@ var errNotMessage = errors.New("not a message: no header fields")
 
 const learnUsage = `Usage: mamori learn --spam|--ham [flags] FILE|DIR|- ...
        mamori learn --forget [--spam|--ham] [flags] FILE|DIR|- ...
+       mamori learn --expire [--max-age 180d] [--max-count 1] [flags]
 
 Teaches the Bayes classifier (checks.bayes) what spam and what ham (wanted
 mail) look like, from message files. mamori serve and mamori check use what
@@ -81,6 +83,13 @@ only takes out those learned as that class.
 The daemon need not be stopped: learn writes at most 100 messages at a time
 and lets go of the database in between, so the daemon keeps classifying.
 
+--expire removes what no longer helps: tokens last learned more than
+--max-age ago that occur in at most --max-count learned messages (rare and
+old: typos, one-off names, last year's campaigns), and the records of
+messages learned more than twice --max-age ago (such a message, learned
+again, counts again). The totals stay, as SpamAssassin's expiry leaves
+them. Run it from cron, weekly or monthly; the daemon need not stop.
+
 Exit status: 0 every message was learned; 1 some files could not be read or
 parsed (each listed on standard error as FILE: reason) but the others were
 learned, or learn was interrupted; 2 bad flags or configuration, or the
@@ -92,6 +101,7 @@ Examples:
   mamori learn --ham /var/mail/alice
   mamori learn --ham --config /etc/mamori/mamori.yaml ~/Maildir/cur ~/Maildir/new
   mamori learn --forget --spam wrongly-learned.eml
+  mamori learn --expire --max-age 365d
 
 Flags:
 `
@@ -109,6 +119,12 @@ func cmdLearn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fset.BoolVar(&ham, "ham", false, "the messages are ham (wanted mail)")
 	fset.BoolVar(&forget, "forget", false, "unlearn the messages (with --spam or --ham: only those learned as that class)")
 	fset.StringVar(&dbPath, "db", "", "token database `path` (default: checks.bayes path in the configuration, else bayes.db in the data directory)")
+	var expire bool
+	var maxAge string
+	var maxCount uint
+	fset.BoolVar(&expire, "expire", false, "remove old rare tokens and old learned-message records instead of learning (see below)")
+	fset.StringVar(&maxAge, "max-age", "180d", "with --expire: `age` (days as 180d, or a duration as 4320h) after which a rare token goes")
+	fset.UintVar(&maxCount, "max-count", 1, "with --expire: a token seen in at most this many learned messages is rare")
 	fset.StringVar(&prog, "progress", "auto", "show a progress line on standard error: `auto` (when it is a terminal), always or never")
 	fset.Usage = func() {
 		fmt.Fprint(stderr, learnUsage)
@@ -116,6 +132,18 @@ func cmdLearn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if err := fset.Parse(args); err != nil {
 		return exitUsage
+	}
+	if expire {
+		age, err := parseAge(maxAge)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "mamori learn: --max-age %q: %v\n", maxAge, err)
+			return exitUsage
+		case spam || ham || forget || fset.NArg() > 0:
+			fmt.Fprintln(stderr, "mamori learn: --expire takes no messages and no --spam, --ham or --forget")
+			return exitUsage
+		}
+		return runExpire(o, dbPath, age, uint32(maxCount), stdout, stderr)
 	}
 	switch {
 	case spam && ham:
@@ -843,4 +871,66 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// parseAge reads "180d" (days) or a Go duration ("4320h").
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("want a number of days such as 180d")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("want days (180d) or a duration (4320h)")
+	}
+	return d, nil
+}
+
+// runExpire removes old rare tokens and old learned-message records from
+// the store mamori learn would write to.
+func runExpire(o daemon.Options, dbPath string, age time.Duration, maxCount uint32, stdout, stderr io.Writer) int {
+	cfg, err := daemon.LoadConfig(o)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	bc, _, err := bayesSection(cfg, daemon.DataDir(o.DataDir, cfg.DataDir))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	if dbPath != "" {
+		bc.Path, bc.Redis = dbPath, nil
+	}
+	var st bayes.Store
+	if bc.Redis != nil {
+		st, err = bc.OpenRedis()
+	} else {
+		st, err = bayes.OpenBolt(bc.Path, bayes.BoltOptions{Timeout: learnLockTimeout})
+	}
+	if err != nil {
+		if bc.Redis == nil {
+			fmt.Fprintln(stderr, dbProblem(bc.Path, err))
+		} else {
+			fmt.Fprintf(stderr, "mamori learn: %s: %v\n", bc.Where(), err)
+		}
+		return exitUsage
+	}
+	defer st.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	now := time.Now()
+	before, _ := st.Stats(ctx)
+	res, err := st.Expire(ctx, bayes.ExpireOptions{Before: now.Add(-age), MaxCount: maxCount, LearnedBefore: now.Add(-2 * age)})
+	if err != nil {
+		fmt.Fprintf(stderr, "mamori learn: expiring %s: %v (what was removed before the error stays removed)\n", bc.Where(), err)
+		return exitFailure
+	}
+	after, _ := st.Stats(ctx)
+	fmt.Fprintf(stdout, "%s: removed %d tokens (of %d) and %d learned-message records (of %d); %d spam and %d ham learned\n",
+		bc.Where(), res.Tokens, before.Tokens, res.Learned, before.Learned, after.Spam, after.Ham)
+	return exitOK
 }

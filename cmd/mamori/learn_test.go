@@ -430,3 +430,40 @@ func TestLearnIntoRedis(t *testing.T) {
 		t.Errorf("Redis down: exit %d, %s", code, stderr)
 	}
 }
+
+// TestLearnExpire learns a folder, then expires with a zero-day horizon
+// in the future: every token seen once goes, the totals stay.
+func TestLearnExpire(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "bayes.db")
+	mail := filepath.Join(dir, "mail")
+	os.MkdirAll(mail, 0o755)
+	for i := range 3 {
+		os.WriteFile(filepath.Join(mail, fmt.Sprintf("%d.eml", i)), []byte(fmt.Sprintf("From: a@example.net\nSubject: note %d\nMessage-ID: <%d@example.net>\n\ncommon words here and unique%d\n", i, i, i)), 0o644)
+	}
+	if code, _, stderr := runCmd(t, "learn", "--ham", "--db", db, "--progress", "never", mail); code != exitOK {
+		t.Fatalf("learn: exit %d %s", code, stderr)
+	}
+	code, out, stderr := runCmd(t, "learn", "--expire", "--db", db, "--max-age", "1h")
+	if code != exitOK || !strings.Contains(out, "removed 0 tokens") {
+		t.Fatalf("nothing is old yet: exit %d %q %s", code, out, stderr)
+	}
+	for _, bad := range [][]string{{"learn", "--expire", "--max-age", "soon"}, {"learn", "--expire", "--ham", mail}} {
+		if code, _, _ := runCmd(t, bad...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", bad, code, exitUsage)
+		}
+	}
+	// Everything learned is now "older than" a negative horizon: the
+	// tokens seen in one message go; those in all three stay.
+	st, err := bayes.OpenBolt(db, bayes.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Stats(context.Background())
+	res, err := st.Expire(context.Background(), bayes.ExpireOptions{Before: time.Now().Add(time.Hour), MaxCount: 1})
+	after, _ := st.Stats(context.Background())
+	st.Close()
+	if err != nil || res.Tokens == 0 || after.Tokens != before.Tokens-res.Tokens || after.Ham != 3 {
+		t.Fatalf("expire: %+v %v; before %+v after %+v", res, err, before, after)
+	}
+}

@@ -183,3 +183,14 @@ policies:
 		t.Errorf("inconsistent thresholds: %v", err)
 	}
 }
+
+// TestFailSymbols pins the failure symbol of every built-in check: a
+// family whose results include NAME_FAIL fails as NAME_CHECK_FAIL.
+func TestFailSymbols(t *testing.T) {
+	for name, want := range map[string]string{"spf": "SPF_CHECK_FAIL", "dkim": "DKIM_CHECK_FAIL", "dnsbl": "DNSBL_FAIL",
+		"uribl": "URIBL_FAIL", "clamav": "CLAMAV_FAIL", "dmarc": "DMARC_FAIL", "bayes": "BAYES_FAIL", "rules": "RULES_FAIL"} {
+		if got := rules.FailSymbol(name); got != want {
+			t.Errorf("FailSymbol(%s) = %s, want %s", name, got, want)
+		}
+	}
+}

@@ -49,7 +49,7 @@ var (
 	accErr  error
 )
 
-func loadLabelled(t *testing.T) []labelled {
+func loadLabelled(t testing.TB) []labelled {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("accuracy run skipped under -short")
@@ -138,7 +138,7 @@ func stratifiedFolds(msgs []labelled, k int) []int {
 }
 
 // trainBolt writes a token database learned from msgs into dir.
-func trainBolt(t *testing.T, dir string, msgs []labelled) {
+func trainBolt(t testing.TB, dir string, msgs []labelled) {
 	t.Helper()
 	db, err := bayes.OpenBolt(filepath.Join(dir, bayes.DefaultFile), bayes.BoltOptions{})
 	if err != nil {
@@ -163,7 +163,7 @@ func trainBolt(t *testing.T, dir string, msgs []labelled) {
 
 // judgeFile runs one message through f with the envelope mamori check
 // assumes: sender from Return-Path or From, recipients from To and Cc.
-func judgeData(t *testing.T, f *Filter, data []byte) rules.Verdict {
+func judgeData(t testing.TB, f *Filter, data []byte) rules.Verdict {
 	t.Helper()
 	m, err := mailfile.Parse(bytes.NewReader(data), accLimits)
 	if err != nil {
@@ -174,7 +174,7 @@ func judgeData(t *testing.T, f *Filter, data []byte) rules.Verdict {
 	return f.CheckMessage(m)
 }
 
-func accPipeline(t *testing.T, yml, dataDir string) *Filter {
+func accPipeline(t testing.TB, yml, dataDir string) *Filter {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yml))
 	if err != nil {

@@ -66,7 +66,7 @@ const DefaultRejectReply = "554 5.7.1 Service unavailable; client [{ip}] blocked
 var defaultRefusals = []string{"127.255.255.252", "127.255.255.254", "127.255.255.255"}
 
 func init() {
-	check.Register(check.Registration{Name: "dnsbl", Factory: factory, FailurePolicy: check.FailContinue, Symbols: []string{"DNSBL_FAIL"}})
+	check.Register(check.Registration{Name: "dnsbl", Factory: factory, FailurePolicy: check.FailContinue})
 }
 
 // Checker is the DNSBL check.

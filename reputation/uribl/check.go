@@ -43,7 +43,7 @@ type ListConfig struct {
 const DefaultRejectReply = "554 5.7.1 Message rejected: link to {ip} listed by {zone}"
 
 func init() {
-	check.Register(check.Registration{Name: "uribl", Factory: factory, FailurePolicy: check.FailContinue, Symbols: []string{"URIBL_LIMIT", "URIBL_FAIL"}})
+	check.Register(check.Registration{Name: "uribl", Factory: factory, FailurePolicy: check.FailContinue, Symbols: []string{"URIBL_LIMIT"}})
 }
 
 type list struct {

@@ -140,7 +140,8 @@ type Registration struct {
 	// server need more.
 	Timeout time.Duration
 	// Symbols are the names the family reports whatever its configuration
-	// (SPF_FAIL, CLAMAV_VIRUS). Names that come from configuration (a
+	// (SPF_FAIL, CLAMAV_VIRUS), its failure symbol aside (the engine's
+	// NAME_FAIL, which a check may report itself for a partial failure). Names that come from configuration (a
 	// blocklist's symbols, a rate limit's name) are the check's own to
 	// list: see SymbolLister. Meta rules and score overrides are checked
 	// against both, so that a typo is an error at load time rather than a
