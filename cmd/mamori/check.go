@@ -254,15 +254,27 @@ func printExplained(w io.Writer, r CheckResult, p *rules.Pipeline) {
 	fmt.Fprintln(tw, "  SYMBOL\tSCORE\tFROM\tWHAT MATCHED\tDESCRIPTION")
 	for _, s := range r.Symbols {
 		from, desc := s.Check, ""
-		if m, ok := metas[s.Name]; ok {
-			from, desc = fmt.Sprintf("%s:%d", m.File, m.Line), m.Description+" ["+strings.Join(strings.Fields(m.Expr), " ")+"]"
-		} else if rule := set.Rule(s.Name); rule != nil && s.Check == rulefile.CheckName {
+		if rule := set.Rule(s.Name); rule != nil && s.Check == rulefile.CheckName {
 			from, desc = fmt.Sprintf("%s:%d", rule.File, rule.Line), rule.Description
-		}
-		if v, ok := p.Policy.Scores[s.Name]; ok && v == s.Score {
-			from += " (score from scores:)"
+			if m, ok := metas[s.Name]; ok {
+				desc += " [" + clipText(strings.Join(strings.Fields(m.Expr), " "), 100) + "]"
+			}
+			if rule.Score != s.Score {
+				// A scores section (the default set's tuned scores, or yours) set it.
+				from += " (rule: " + trimFloat(rule.Score) + ")"
+			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Name, trimFloat(s.Score), from, s.Detail, desc)
 	}
 	tw.Flush()
+}
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
 }

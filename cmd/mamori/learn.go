@@ -159,12 +159,7 @@ func cmdLearn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mamori learn: name at least one FILE, DIR or - (see mamori learn -h)")
 		return exitUsage
 	}
-	cfg, err := daemon.LoadConfig(o)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	bc, enabled, err := bayesSection(cfg, daemon.DataDir(o.DataDir, cfg.DataDir))
+	cfg, bc, enabled, err := learnConfig(o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
@@ -889,15 +884,21 @@ func parseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// learnConfig loads the configuration and its classifier section, as the
+// daemon would find them.
+func learnConfig(o daemon.Options) (*config.Config, bayes.Config, bool, error) {
+	cfg, err := daemon.LoadConfig(o)
+	if err != nil {
+		return nil, bayes.Config{}, false, err
+	}
+	bc, enabled, err := bayesSection(cfg, daemon.DataDir(o.DataDir, cfg.DataDir))
+	return cfg, bc, enabled, err
+}
+
 // runExpire removes old rare tokens and old learned-message records from
 // the store mamori learn would write to.
 func runExpire(o daemon.Options, dbPath string, age time.Duration, maxCount uint32, stdout, stderr io.Writer) int {
-	cfg, err := daemon.LoadConfig(o)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	bc, _, err := bayesSection(cfg, daemon.DataDir(o.DataDir, cfg.DataDir))
+	_, bc, _, err := learnConfig(o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -104,12 +105,12 @@ func lint(cfg *config.Config, p *rules.Pipeline, stdout io.Writer) int {
 	set := config.RuleSet(p)
 	known := config.KnownSymbols(p)
 	var warnings []string
-	for _, name := range sortedKeys(set.Scores) {
+	for _, name := range slices.Sorted(maps.Keys(set.Scores)) {
 		if _, ok := slices.BinarySearch(known, name); !ok {
 			warnings = append(warnings, fmt.Sprintf("scores: %s: no check or rule reports this symbol (a typo, or a check that is not configured)", name))
 		}
 	}
-	for _, name := range sortedKeys(cfg.Scores) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Scores)) {
 		if _, ok := slices.BinarySearch(known, name); !ok {
 			warnings = append(warnings, fmt.Sprintf("%s: scores: %s: no check or rule reports this symbol", orDefault(cfg.File, "configuration"), name))
 		}
@@ -126,7 +127,7 @@ func lint(cfg *config.Config, p *rules.Pipeline, stdout io.Writer) int {
 		fmt.Fprintln(stdout, "warning:", w)
 	}
 	var kinds []string
-	for _, k := range sortedKeys(p.Rules.Kinds) {
+	for _, k := range slices.Sorted(maps.Keys(p.Rules.Kinds)) {
 		kinds = append(kinds, fmt.Sprintf("%d %s", p.Rules.Kinds[k], k))
 	}
 	th := p.Policy.Thresholds
@@ -148,15 +149,6 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // runExamples judges each example message through the whole pipeline,

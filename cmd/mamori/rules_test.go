@@ -108,3 +108,16 @@ func TestCheckExplain(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkedExample keeps docs/rules.md's worked example true: the rule
+// directory it shows lints clean and its examples pass over the default
+// set.
+func TestWorkedExample(t *testing.T) {
+	dir := filepath.Join("..", "..", "docs", "examples", "rules.d")
+	if code, out, stderr := runCmd(t, "rules", "lint", dir); code != exitOK || strings.Contains(out, "warning: scores:") {
+		t.Errorf("lint: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := runCmd(t, "rules", "test", dir); code != exitOK {
+		t.Errorf("test: exit %d\n%s%s", code, out, stderr)
+	}
+}
