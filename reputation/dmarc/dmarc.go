@@ -13,7 +13,6 @@ import (
 	"github.com/mamori-mail/mamori/reputation/dkim"
 	"github.com/mamori-mail/mamori/reputation/spf"
 	"github.com/mamori-mail/mamori/rules/check"
-	"golang.org/x/net/publicsuffix"
 )
 
 // Evaluation is the DMARC outcome for one message.
@@ -67,13 +66,7 @@ func FromDomain(m *check.Message) (string, error) {
 
 // OrgDomain returns the organizational domain of d (the registered domain
 // per the public suffix list), or d itself when it is a public suffix.
-func OrgDomain(d string) string {
-	org, err := publicsuffix.EffectiveTLDPlusOne(d)
-	if err != nil {
-		return d
-	}
-	return org
-}
+func OrgDomain(d string) string { return check.OrgDomain(d) }
 
 func aligned(a, b string, mode msgdmarc.AlignmentMode) bool {
 	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))

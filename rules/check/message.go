@@ -1,6 +1,7 @@
 package check
 
 import (
+	"golang.org/x/net/publicsuffix"
 	"io"
 	"net/netip"
 	"strings"
@@ -189,6 +190,19 @@ func Domain(addr string) string {
 		return ""
 	}
 	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
+}
+
+// OrgDomain returns the organizational (registered) domain of a host name
+// per the public suffix list, lower-cased: "mail.example.co.jp" →
+// "example.co.jp". A name that is itself a public suffix, or not a name,
+// is returned as it is.
+func OrgDomain(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	org, err := publicsuffix.EffectiveTLDPlusOne(host)
+	if err != nil {
+		return host
+	}
+	return org
 }
 
 // LocalClient returns why ip is not a client on the Internet: "no client

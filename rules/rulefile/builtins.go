@@ -2,10 +2,14 @@ package rulefile
 
 import (
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
+
+	"github.com/mamori-mail/mamori/rules/check"
 )
 
 // builtin is a test that a pattern cannot express.
@@ -80,6 +84,70 @@ var builtins = map[string]builtin{
 	"invisible_text": {"HTML text hidden from the reader (display:none, visibility:hidden, font-size:0)", func(in *Input) (bool, string) {
 		return in.InvisibleText, ""
 	}},
+	"reply_to_differs": {"a Reply-To address is in another domain than the From address (subdomains count as the same)", func(in *Input) (bool, string) {
+		from := in.fromAddress()
+		if from == nil {
+			return false, ""
+		}
+		f := in.header("Reply-To")
+		if f == nil {
+			return false, ""
+		}
+		l, err := mail.ParseAddressList(f.Value)
+		if err != nil {
+			return false, ""
+		}
+		fd := check.OrgDomain(addrDomain(from.Address))
+		for _, a := range l {
+			if d := addrDomain(a.Address); d != "" && check.OrgDomain(d) != fd {
+				return true, d
+			}
+		}
+		return false, ""
+	}},
+	"from_display_address_mismatch": {"the From display name holds an email address in another domain than the real one (\"support@bank.example\" <x@elsewhere.example>)", func(in *Input) (bool, string) {
+		from := in.fromAddress()
+		if from == nil || !strings.Contains(from.Name, "@") {
+			return false, ""
+		}
+		m := nameAddress.FindStringSubmatch(from.Name)
+		if m == nil {
+			return false, ""
+		}
+		if check.OrgDomain(m[1]) != check.OrgDomain(addrDomain(from.Address)) {
+			return true, m[0]
+		}
+		return false, ""
+	}},
+	"link_text_mismatch": {"an HTML link whose visible text shows a web address in another domain than the one it goes to", func(in *Input) (bool, string) {
+		return in.LinkTextMismatch != "", in.LinkTextMismatch
+	}},
+	"short_text_link": {"under 200 characters of text in all, with a link or address in it: a message that is little more than a link", func(in *Input) (bool, string) {
+		if len(in.Hosts) == 0 || len(in.Attachments) > 0 {
+			return false, ""
+		}
+		n := 0
+		for _, t := range in.Texts {
+			n += len(strings.TrimSpace(t))
+		}
+		return n > 0 && n < 200, ""
+	}},
+	"header_not_utf8": {"the Subject or From holds raw bytes that are not UTF-8: neither RFC 2047 encoded words nor the UTF-8 of RFC 6532", func(in *Input) (bool, string) {
+		for _, f := range in.Headers {
+			if (strings.EqualFold(f.Name, "Subject") || strings.EqualFold(f.Name, "From")) && !utf8.ValidString(f.Value) {
+				return true, f.Name
+			}
+		}
+		return false, ""
+	}},
+	"filler_line": {"a line holding only a run of 25 or more lower-case ASCII letters, the random filler bulk software adds", func(in *Input) (bool, string) {
+		for _, t := range in.Texts {
+			if l := fillerLine(t); l != "" {
+				return true, l
+			}
+		}
+		return false, ""
+	}},
 	"many_visible_recipients": {"20 or more addresses in To and Cc", func(in *Input) (bool, string) {
 		n := 0
 		for _, f := range in.Headers {
@@ -127,4 +195,58 @@ func (in *Input) date() (time.Time, bool) {
 	}
 	d, err := mail.ParseDate(f.Value)
 	return d, err == nil
+}
+
+// fillerLine returns the first line of t that is, but for surrounding
+// blanks, 25 or more lower-case ASCII letters, or "".
+func fillerLine(t string) string {
+	for len(t) > 0 {
+		line := t
+		if i := strings.IndexByte(t, '\n'); i >= 0 {
+			line, t = t[:i], t[i+1:]
+		} else {
+			t = ""
+		}
+		line = strings.TrimSpace(line)
+		if len(line) < 25 {
+			continue
+		}
+		ok := true
+		for i := 0; i < len(line); i++ {
+			if line[i] < 'a' || line[i] > 'z' {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return line
+		}
+	}
+	return ""
+}
+
+// nameAddress finds an email address in a display name; group 1 is its
+// domain.
+var nameAddress = regexp.MustCompile(`(?i)[a-z0-9._%+-]+@((?:[a-z0-9-]+\.)+[a-z]{2,})`)
+
+// fromAddress returns the first address of the From field, or nil.
+func (in *Input) fromAddress() *mail.Address {
+	f := in.header("From")
+	if f == nil {
+		return nil
+	}
+	l, err := mail.ParseAddressList(f.Value)
+	if err != nil || len(l) == 0 {
+		return nil
+	}
+	return l[0]
+}
+
+// addrDomain is the lower-case domain of an address, or "".
+func addrDomain(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
 }

@@ -29,6 +29,9 @@ type Input struct {
 	Attachments []Attachment
 	// InvisibleText reports text hidden from the reader in HTML parts.
 	InvisibleText bool
+	// LinkTextMismatch is the first HTML link whose visible text shows a
+	// host other than its target's ("shown → target"), or "".
+	LinkTextMismatch string
 
 	// Case-folded texts for the prefilter, made on first use.
 	foldedTexts, foldedRaw, foldedHeaders string

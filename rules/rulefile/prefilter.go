@@ -118,8 +118,10 @@ func classInfo(ranges []rune) pinfo {
 	return pinfo{isExact: true, exact: out}
 }
 
-func concatInfo(subs []*syntax.Regexp) pinfo {
-	acc := empty
+func concatInfo(subs []*syntax.Regexp) pinfo { return concatFrom(empty, subs) }
+
+// concatFrom analyses a concatenation that starts with what acc tells.
+func concatFrom(acc pinfo, subs []*syntax.Regexp) pinfo {
 	var best []string
 	exact := true
 	for _, s := range subs {
@@ -127,6 +129,18 @@ func concatInfo(subs []*syntax.Regexp) pinfo {
 		if acc.isExact && si.isExact && len(acc.exact)*len(si.exact) <= maxExact {
 			acc = pinfo{isExact: true, exact: cross(acc.exact, si.exact)}
 			continue
+		}
+		if acc.isExact && !si.isExact && s.Op == syntax.OpAlternate {
+			// The parser factors common prefixes out of alternations
+			// ("make…|mlm" becomes M(?:AKE…|LM)), which leaves a
+			// one-letter prefix and branches too short alone. Spreading
+			// the prefix over the branches gets the words back.
+			if atoms := distribute(acc, s.Sub); atoms != nil {
+				exact = false
+				best = better(best, atoms)
+				acc = empty
+				continue
+			}
 		}
 		exact = false
 		best = better(best, toAtoms(acc))
@@ -141,6 +155,24 @@ func concatInfo(subs []*syntax.Regexp) pinfo {
 		return acc
 	}
 	return pinfo{atoms: better(best, toAtoms(acc))}
+}
+
+// distribute returns atoms for prefix·(b1|b2|…): each branch analysed
+// after the prefix, nil if one of them has none.
+func distribute(prefix pinfo, branches []*syntax.Regexp) []string {
+	var atoms []string
+	for _, b := range branches {
+		subs := []*syntax.Regexp{b}
+		if b.Op == syntax.OpConcat {
+			subs = b.Sub
+		}
+		a := toAtoms(concatFrom(prefix, subs))
+		if a == nil {
+			return nil
+		}
+		atoms = union(atoms, a)
+	}
+	return atoms
 }
 
 func alternateInfo(subs []*syntax.Regexp) pinfo {

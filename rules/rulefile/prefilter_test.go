@@ -19,6 +19,8 @@ func TestAtoms(t *testing.T) {
 		{`\$\d+(,\d{3})*\s+million`, []string{"MILLION"}},
 		{`[0-9]{3}-[0-9]{4}`, nil},
 		{`.*`, nil},
+		// Factored by the parser into M(?:AKE MONEY|LM): spread back.
+		{`(?i)\bmake money|mlm\b`, []string{"MAKE MONEY", "MLM"}},
 		{`(?i)a|bcd`, nil},
 		{`(?i)未承諾広告`, []string{"未承諾広告"}},
 		{`(?i)ſtop`, []string{"STOP"}},

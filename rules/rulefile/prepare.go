@@ -65,13 +65,18 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 				in.Hosts = append(in.Hosts, h)
 			}
 		}
-		if isHTML && !in.InvisibleText {
-			// Hidden text is in the markup, not the visible text.
+		if isHTML && (!in.InvisibleText || in.LinkTextMismatch == "") {
+			// Hidden text and link targets are in the markup, not the
+			// visible text.
 			src, err := io.ReadAll(io.LimitReader(p.Open(), lim.Text))
 			if err != nil {
 				return nil, err
 			}
-			in.InvisibleText = hiddenText(src)
+			hidden, mismatch := scanHTML(src)
+			in.InvisibleText = in.InvisibleText || hidden
+			if in.LinkTextMismatch == "" {
+				in.LinkTextMismatch = mismatch
+			}
 		}
 	}
 	return in, nil
@@ -79,37 +84,106 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 
 var hiddenStyle = regexp.MustCompile(`(?i)display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0+(\.0+)?\s*(px|pt|em|%)?\s*(;|$|")`)
 
-// hiddenText reports whether an HTML document has text inside an element
-// styled to be invisible: words a filter reads and the recipient does not.
-func hiddenText(doc []byte) bool {
+// shownHost finds a host name that a link's visible text presents as
+// where the link goes: a URL, a www. name, or the whole text being a
+// host name ("paypal.com", "https://paypal.com/login").
+var shownHost = regexp.MustCompile(`(?i)^\s*(?:https?://([a-z0-9.-]+\.[a-z]{2,})|(www\.[a-z0-9.-]+\.[a-z]{2,})|([a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|co|io|jp|uk|de|us|ca|au|fr|ru|cn|me))\b)`)
+
+// Bounds of the HTML scan: anchors looked at, visible text kept of each.
+const (
+	maxAnchors    = 500
+	maxAnchorText = 256
+)
+
+// scanHTML reads an HTML document once for two things the visible text
+// loses: whether it has text inside an element styled to be invisible
+// (words a filter reads and the recipient does not), and the first link
+// whose visible text shows a host other than the one it goes to, as
+// "shown → target".
+func scanHTML(doc []byte) (hidden bool, mismatch string) {
 	z := html.NewTokenizer(bytes.NewReader(doc))
 	depth := 0 // open elements since the hidden one started; 0: not hidden
+	anchors := 0
+	var href string       // target host of the open <a>, "" outside one
+	var text bytes.Buffer // its visible text so far
 	for {
-		switch z.Next() {
+		tt := z.Next()
+		switch tt {
 		case html.ErrorToken:
-			return false
-		case html.StartTagToken:
-			if depth > 0 {
-				depth++
-				continue
+			return hidden, mismatch
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			isA := len(name) == 1 && (name[0] == 'a' || name[0] == 'A')
+			if isA {
+				href = ""
+				text.Reset()
 			}
-			for {
-				k, v, more := z.TagAttr()
-				if strings.EqualFold(string(k), "style") && hiddenStyle.Match(v) {
+			if depth > 0 && tt == html.StartTagToken {
+				depth++
+			}
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				switch {
+				case depth == 0 && tt == html.StartTagToken && bytes.EqualFold(k, []byte("style")) && hiddenStyle.Match(v):
 					depth = 1
-				}
-				if !more {
-					break
+				case isA && anchors < maxAnchors && bytes.EqualFold(k, []byte("href")):
+					anchors++
+					href = linkHost(string(v))
 				}
 			}
 		case html.EndTagToken:
 			if depth > 0 {
 				depth--
 			}
+			if name, _ := z.TagName(); len(name) == 1 && (name[0] == 'a' || name[0] == 'A') && href != "" {
+				if mismatch == "" {
+					if m := shownHost.FindSubmatch(text.Bytes()); m != nil {
+						shown := strings.ToLower(string(bytes.Join(m[1:], nil)))
+						if check.OrgDomain(shown) != check.OrgDomain(href) {
+							mismatch = shown + " → " + href
+						}
+					}
+				}
+				href = ""
+			}
 		case html.TextToken:
-			if depth > 0 && len(bytes.TrimSpace(z.Text())) > 0 {
-				return true
+			t := z.Text()
+			if depth > 0 && len(bytes.TrimSpace(t)) > 0 {
+				hidden = true
+			}
+			if href != "" && text.Len() < maxAnchorText {
+				text.Write(t[:min(len(t), maxAnchorText-text.Len())])
 			}
 		}
 	}
 }
+
+// linkHost returns the lower-case host of an http or https URL, or "".
+func linkHost(u string) string {
+	u = strings.TrimSpace(u)
+	rest, ok := cutPrefixFold(u, "http://")
+	if !ok {
+		if rest, ok = cutPrefixFold(u, "https://"); !ok {
+			return ""
+		}
+	}
+	if i := strings.IndexAny(rest, "/?#\\"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.TrimSuffix(strings.ToLower(rest), ".")
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+

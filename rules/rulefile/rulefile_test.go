@@ -123,7 +123,7 @@ scores:
 		"a.yaml:8: rules[5] HDR_NO_MATCH.match: a header rule needs match",
 		"a.yaml:9: rules[6] HDR_BOTH.match: a header rule takes match or exists",
 		"a.yaml:10: rules[7] MATCH_ON_BODY.match: match belongs to header rules",
-		`a.yaml:11: rules[8] UNKNOWN_BUILTIN.builtin: "missing_dat" is not a built-in test (known: date_in_future, html_only`,
+		`a.yaml:11: rules[8] UNKNOWN_BUILTIN.builtin: "missing_dat" is not a built-in test (known: date_in_future, filler_line, from_display_address_mismatch, header_not_utf8, html_only`,
 		`a.yaml:13: rules[10].bdy: unknown field (did you mean "body"?)`,
 		"b.yaml:2: rules[0] DUP: rule DUP is defined twice (first at a.yaml:12)",
 		"c.yaml:",
@@ -163,18 +163,40 @@ func TestBuiltins(t *testing.T) {
 		msg  string
 		want bool
 	}{
-		"missing_message_id":      {"From: a@x.example\r\n\r\nhi\r\n", true},
-		"missing_subject":         {"From: a@x.example\r\nSubject:  \r\n\r\nhi\r\n", true},
-		"malformed_from":          {"From: not an address\r\n\r\nhi\r\n", true},
-		"date_in_future":          {"From: a@x.example\r\nDate: Fri, 1 Jan 2100 00:00:00 +0000\r\n\r\nhi\r\n", true},
-		"image_only":              {"From: a@x.example\r\nContent-Type: multipart/related; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<img src=cid:1>\r\n--b\r\nContent-Type: image/png\r\nContent-Disposition: inline\r\n\r\nPNG\r\n--b--\r\n", true},
-		"many_visible_recipients": {"From: a@x.example\r\nTo: " + strings.Repeat("u@x.example, ", 19) + "v@x.example\r\n\r\nhi\r\n", true},
-		"subject_all_caps":        {"From: a@x.example\r\nSubject: お見積りのご依頼 ABC\r\n\r\nhi\r\n", false},
+		"missing_message_id":            {"From: a@x.example\r\n\r\nhi\r\n", true},
+		"missing_subject":               {"From: a@x.example\r\nSubject:  \r\n\r\nhi\r\n", true},
+		"malformed_from":                {"From: not an address\r\n\r\nhi\r\n", true},
+		"date_in_future":                {"From: a@x.example\r\nDate: Fri, 1 Jan 2100 00:00:00 +0000\r\n\r\nhi\r\n", true},
+		"image_only":                    {"From: a@x.example\r\nContent-Type: multipart/related; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<img src=cid:1>\r\n--b\r\nContent-Type: image/png\r\nContent-Disposition: inline\r\n\r\nPNG\r\n--b--\r\n", true},
+		"many_visible_recipients":       {"From: a@x.example\r\nTo: " + strings.Repeat("u@x.example, ", 19) + "v@x.example\r\n\r\nhi\r\n", true},
+		"subject_all_caps":              {"From: a@x.example\r\nSubject: お見積りのご依頼 ABC\r\n\r\nhi\r\n", false},
+		"reply_to_differs":              {"From: a@x.example\r\nReply-To: b@y.example\r\n\r\nhi\r\n", true},
+		"from_display_address_mismatch": {"From: \"support@bank.example\" <x@evil.example>\r\n\r\nhi\r\n", true},
+		"link_text_mismatch":            {"From: a@x.example\r\nContent-Type: text/html\r\n\r\n<p>Log in at <a href=\"http://evil.example/x\"><b>https://www.bank.example/login</b></a></p>\r\n", true},
+		"header_not_utf8":               {"From: a@x.example\r\nSubject: caf\xe9 offer\r\n\r\nhi\r\n", true},
+		"filler_line":                   {"From: a@x.example\r\n\r\nHello\r\n  gcoakgwnibgafjecarccjbjiiqlluijs \r\n", true},
+		"short_text_link":               {"From: a@x.example\r\n\r\nHave a look: http://site.example/offer\r\n", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := compile(t, "rules:\n  - {name: T, builtin: "+name+", score: 1}\n")
 			if _, ok := fired(s, prepare(t, tc.msg))["T"]; ok != tc.want {
 				t.Errorf("fired %v, want %v", ok, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, msg string }{
+		{"reply_to_differs", "From: a@x.example\r\nReply-To: b@lists.x.example\r\n\r\nhi\r\n"},
+		{"reply_to_differs", "From: a@shop.example.co.jp\r\nReply-To: b@mail.example.co.jp\r\n\r\nhi\r\n"},
+		{"from_display_address_mismatch", "From: \"x@mail.bank.example\" <x@bank.example>\r\n\r\nhi\r\n"},
+		{"link_text_mismatch", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<a href=\"https://click.shop.example/t/1\">www.shop.example</a> <a href=\"http://x.example/\">Read more about example.com</a>\r\n"},
+		{"header_not_utf8", "From: a@x.example\r\nSubject: café =?iso-8859-1?q?caf=E9?=\r\n\r\nhi\r\n"},
+		{"filler_line", "From: a@x.example\r\n\r\nsee https://example.com/averyveryverylongpathnamehere and Donaudampfschifffahrtsgesellschaft\r\n"},
+		{"short_text_link", "From: a@x.example\r\n\r\n" + strings.Repeat("Long enough text without any link. ", 8) + "http://site.example/\r\n"},
+	} {
+		t.Run(tc.name+"/no", func(t *testing.T) {
+			s := compile(t, "rules:\n  - {name: T, builtin: "+tc.name+", score: 1}\n")
+			if h, ok := fired(s, prepare(t, tc.msg))["T"]; ok {
+				t.Errorf("fired (%q), want not", h)
 			}
 		})
 	}
@@ -242,6 +264,20 @@ policies:
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestBuiltinsDocumented keeps docs/rules.md's table of built-in tests in
+// step with the code.
+func TestBuiltinsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "rules.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range builtinNames() {
+		if !strings.Contains(string(doc), "| `"+name+"` |") {
+			t.Errorf("docs/rules.md does not document the built-in test %s", name)
 		}
 	}
 }
