@@ -28,6 +28,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s -fuzzminimizetime 5s ./rules/rulefile/
 	$(GO) test -run '^$$' -fuzz FuzzPrefilter -fuzztime 60s -fuzzminimizetime 5s ./rules/rulefile/
 	$(GO) test -run '^$$' -fuzz FuzzTokenize -fuzztime 60s -fuzzminimizetime 5s ./reputation/bayes/
+	$(GO) test -run '^$$' -fuzz FuzzClean -fuzztime 60s -fuzzminimizetime 5s ./internal/quarantine/
 
 test-integration:
 	$(GO) test -count=1 ./integration/...

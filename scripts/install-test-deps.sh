@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-test-deps.sh installs everything Mamori's test suite needs on Debian 12:
-# the real MTAs, clamd, Redis and helpers the integration tests start on private
+# the real MTAs, clamd, Redis, PostgreSQL and helpers the integration tests start on private
 # ports, plus Sendmail unpacked into a private prefix (it conflicts with postfix
 # as an installed package). It is idempotent: a second run only checks.
 set -euo pipefail
@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 sendmail_prefix=${MAMORI_SENDMAIL_PREFIX:-/opt/mamori-test/sendmail}
 
 pkgs=(postfix clamav-daemon clamav clamav-milter p7zip-full zip redis-server swaks opendkim-tools
-      m4 libwrap0 iproute2 ca-certificates procps opendkim)
+      m4 libwrap0 iproute2 ca-certificates procps opendkim postgresql)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -30,7 +30,9 @@ fi
 
 # The packages start system daemons where an init system exists; the tests
 # never use them, and a system clamd would try to load (absent) signatures.
-for svc in clamav-daemon clamav-freshclam clamav-milter redis-server postfix opendkim; do
+# The PostgreSQL tests run initdb for a private cluster each (harness.StartPostgres);
+# the system cluster (15/main on 5432) is left stopped.
+for svc in clamav-daemon clamav-freshclam clamav-milter redis-server postfix opendkim postgresql; do
 	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 
