@@ -50,6 +50,8 @@ type Config struct {
 	// Rules sets the rule files: the embedded default set and the
 	// operator's own directory (docs/rules.md).
 	Rules Rules `yaml:"rules"`
+	// Quarantine sets where held mail goes (docs/quarantine.md).
+	Quarantine Quarantine `yaml:"quarantine"`
 	// Checks configures each check by its registered name. Every check takes
 	// enabled, timeout and on_error besides its own settings.
 	Checks map[string]yaml.Node `yaml:"checks"`
@@ -210,6 +212,8 @@ func Defaults() *Config {
 			Tempfail: "451 4.7.1 Temporary failure, please try again later",
 		},
 		Headers: Headers{OnClean: &t, Report: &f, ServerName: host, AuthServID: host},
+		Quarantine: Quarantine{Mode: "hold", Retention: Duration(30 * 24 * time.Hour),
+			Release: Release{Relay: "127.0.0.1:10025", Timeout: Duration(60 * time.Second)}},
 		Rules: Rules{Watch: Duration(2 * time.Second), Timeout: Duration(10 * time.Second), OnError: "continue",
 			MaxText: 512 << 10, MaxRaw: 256 << 10},
 		Version: "defaults",

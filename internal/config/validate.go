@@ -76,6 +76,7 @@ func (c *Config) Validate() error {
 		bad("replies.tempfail", "%q must be a 4xx reply like \"451 4.7.1 Try again later\"", c.Replies.Tempfail)
 	}
 	c.Rules.validate(bad)
+	c.Quarantine.validate(bad)
 	dnsBad := c.DNS.Validate()
 	for _, k := range sortedKeys(dnsBad) {
 		bad(k, "%s", dnsBad[k])
