@@ -54,6 +54,8 @@ type Record struct {
 	Reply    string
 	Duration time.Duration
 	Config   string
+	// Quarantine is the quarantine store's ID of a message kept there.
+	Quarantine string
 }
 
 // Log writes records to a file or standard output.
@@ -181,5 +183,8 @@ func (l *Log) Write(r *Record) {
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
 		slog.String("config", r.Config),
 	)
+	if r.Quarantine != "" {
+		rec.AddAttrs(slog.String("quarantine_id", r.Quarantine))
+	}
 	_ = h.Handler().Handle(context.Background(), rec)
 }

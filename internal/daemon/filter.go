@@ -5,15 +5,20 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/mamori-mail/mamori/internal/audit"
+	"github.com/mamori-mail/mamori/internal/quarantine"
 	"github.com/mamori-mail/mamori/milter"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/mamori-mail/mamori/rules/check"
+	"github.com/mamori-mail/mamori/rules/rulefile"
 )
 
 // Filter is the milter.Handler: it holds the live pipeline, swapped whole
@@ -23,7 +28,18 @@ type Filter struct {
 	audit    *audit.Log
 	log      *slog.Logger
 	budget   atomic.Int64 // per-stage budget for all checks, ns
+	// quarantine, when set (quarantine.mode: store), keeps quarantined
+	// messages; the MTA is told to discard them once they are stored.
+	quarantine quarantine.Store
 }
+
+// quarantineTimeout bounds the store write of one message: past it the
+// message is tempfailed (the sender retries), never passed or dropped.
+const quarantineTimeout = 30 * time.Second
+
+// SetQuarantine makes quarantined messages go to st (mode store) instead of
+// the MTA's hold queue.
+func (f *Filter) SetQuarantine(st quarantine.Store) { f.quarantine = st }
 
 // NewFilter returns a filter running p.
 func NewFilter(p *rules.Pipeline, a *audit.Log, budget time.Duration, log *slog.Logger) *Filter {
@@ -151,8 +167,23 @@ func (c *connFilter) refuse(st check.Stage, m *check.Message, out rules.StageOut
 func (c *connFilter) finish(m *check.Message) milter.Response {
 	pol := &c.p.Policy
 	v := c.tx.Final(pol, m.Recipients)
+	var qid string
+	if v.Action == check.ActQuarantine && c.f.quarantine != nil {
+		// Stored durably before the MTA hears anything; a failed write is
+		// a tempfail, so the message is neither delivered nor lost.
+		id, err := c.f.keep(m, &v, c.p.Version)
+		if err != nil {
+			c.f.log.Error("quarantine store failed; message tempfailed (the sender retries)", "qid", m.QueueID, "err", err)
+			quarantineTotal.WithLabelValues("error").Inc()
+			v.Action, v.Reply, v.Reason = check.ActTempfail, pol.TempfailReply, "quarantine store failed: "+err.Error()
+		} else {
+			quarantineTotal.WithLabelValues("stored").Inc()
+			qid = id
+		}
+	}
 	c.last = v
 	rec := c.record(m, check.EOM, &v)
+	rec.Quarantine = qid
 	c.f.audit.Write(rec)
 	c.audited = true
 	messagesTotal.WithLabelValues(v.Action.String(), check.EOM.String()).Inc()
@@ -178,7 +209,11 @@ func (c *connFilter) finish(m *check.Message) milter.Response {
 	case check.ActDiscard:
 		r.Action = milter.Discard
 	case check.ActQuarantine:
-		r.Action, r.QuarantineReason = milter.Quarantine, v.Reason
+		if qid != "" {
+			r.Action = milter.Discard // the store holds it
+		} else {
+			r.Action, r.QuarantineReason = milter.Quarantine, v.Reason
+		}
 	default:
 		r.Action = milter.Accept
 	}
@@ -282,4 +317,34 @@ func (f *Filter) CheckMessage(m *check.Message) rules.Verdict {
 	c.Stage(check.EOM, m)
 	m.Accepted = c.accepted
 	return c.last
+}
+
+// keep writes m into the quarantine store and returns its ID.
+func (f *Filter) keep(m *check.Message, v *rules.Verdict, config string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), quarantineTimeout)
+	defer cancel()
+	e := &quarantine.Entry{
+		QueueID: m.QueueID, ClientHost: m.ClientHost, Helo: m.Helo, SASLUser: m.AuthUser,
+		Sender: m.Sender, Recipients: append([]string(nil), m.Recipients...),
+		MessageID: m.HeaderValue("Message-ID"), Score: v.Score, Reason: v.Reason, Config: config, StateBy: "filter",
+	}
+	if m.ClientIP.IsValid() {
+		e.ClientIP = m.ClientIP.String()
+	}
+	for _, h := range rulefile.DecodeHeaders(m.Headers) {
+		switch {
+		case e.From == "" && strings.EqualFold(h.Name, "From"):
+			e.From = h.Value
+		case e.Subject == "" && strings.EqualFold(h.Name, "Subject"):
+			e.Subject = h.Value
+		}
+	}
+	for _, s := range v.Symbols {
+		e.Symbols = append(e.Symbols, quarantine.Symbol{Name: s.Name, Score: s.Score, Detail: s.Detail})
+	}
+	msg := io.MultiReader(bytes.NewReader(m.HeaderBytes()), m.BodyReader())
+	if err := f.quarantine.Put(ctx, e, msg); err != nil {
+		return "", err
+	}
+	return e.ID, nil
 }

@@ -44,4 +44,12 @@ var (
 		Namespace: "mamori", Subsystem: "rules", Name: "loaded",
 		Help: "Rules of the running rule set, by kind.",
 	}, []string{"kind"})
+	quarantineTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "mamori", Subsystem: "quarantine", Name: "writes_total",
+		Help: "Messages written to the quarantine store (quarantine.mode: store), by result (stored, error: tempfailed).",
+	}, []string{"result"})
+	quarantinePurged = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "mamori", Subsystem: "quarantine", Name: "purged_total",
+		Help: "Entries removed from the quarantine store by the retention purge.",
+	})
 )

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mamori-mail/mamori/internal/audit"
 	"github.com/mamori-mail/mamori/internal/config"
+	"github.com/mamori-mail/mamori/internal/quarantine"
 	"github.com/mamori-mail/mamori/milter"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -115,6 +116,20 @@ func Serve(ctx context.Context, o Options) error {
 	p.Start()
 	d.filter = NewFilter(p, d.audit, cfg.Limits.MessageTimeout.D(), d.log)
 	configLoaded(cfg, p)
+	if cfg.Quarantine.Mode == "store" {
+		// Opened once for the daemon's life: a store that cannot open is
+		// a failed start, never quarantined mail going anywhere else.
+		st, err := cfg.OpenQuarantine(ctx, d.data)
+		if err != nil {
+			p.Close()
+			return fmt.Errorf("quarantine store: %w", err)
+		}
+		defer st.Close()
+		d.filter.SetQuarantine(st)
+		pctx, stopPurge := context.WithCancel(ctx)
+		defer stopPurge()
+		go d.purgeQuarantine(pctx, st)
+	}
 
 	addr, _ := milter.ParseListen(cfg.Listen)
 	ln, err := milter.Listen(addr)
@@ -211,12 +226,14 @@ func (d *Daemon) Reload() {
 		d.log.Error("reload failed; the previous configuration keeps running", "err", err)
 		return
 	}
-	if cfg.Listen != d.cfg.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen || cfg.Limits != d.cfg.Limits || cfg.Audit.File != d.cfg.Audit.File {
-		d.log.Warn("listen, admin, audit.file and limits settings changed; they take effect at the next restart")
+	if cfg.Listen != d.cfg.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen || cfg.Limits != d.cfg.Limits || cfg.Audit.File != d.cfg.Audit.File ||
+		cfg.Quarantine.Mode != d.cfg.Quarantine.Mode || cfg.Quarantine.Postgres != d.cfg.Quarantine.Postgres || cfg.Quarantine.PostgresFile != d.cfg.Quarantine.PostgresFile {
+		d.log.Warn("listen, admin, audit.file, limits and the quarantine store settings changed; they take effect at the next restart")
 	}
 	d.level.Set(parseLevel(cfg.Log.Level))
 	old := d.cfg
 	cfg.Listen, cfg.Admin, cfg.Limits, cfg.Audit = old.Listen, old.Admin, old.Limits, old.Audit
+	cfg.Quarantine.Mode, cfg.Quarantine.Postgres, cfg.Quarantine.PostgresFile = old.Quarantine.Mode, old.Quarantine.Postgres, old.Quarantine.PostgresFile
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
@@ -299,4 +316,33 @@ func DataDir(flag, configured string) string {
 		return filepath.Join(h, ".local", "share", "mamori")
 	}
 	return filepath.Join(os.TempDir(), "mamori")
+}
+
+// purgeQuarantine removes entries older than quarantine.retention, at
+// start and then hourly; the retention is read at each run, so a reload
+// changes it.
+func (d *Daemon) purgeQuarantine(ctx context.Context, st quarantine.Store) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(time.Hour)
+		keep := d.config().Quarantine.Retention.D()
+		if keep <= 0 {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		n, err := st.Purge(pctx, time.Now().Add(-keep))
+		cancel()
+		quarantinePurged.Add(float64(n))
+		if err != nil {
+			d.log.Warn("quarantine purge failed; it runs again in an hour", "err", err, "removed", n)
+		} else if n > 0 {
+			d.log.Info("quarantine purged", "removed", n, "older_than", keep)
+		}
+	}
 }
