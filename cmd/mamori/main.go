@@ -25,6 +25,8 @@ Usage:
   mamori validate [flags]           load the configuration fully without serving
   mamori learn    [flags] FILE|DIR  teach the Bayes classifier spam (--spam) or ham (--ham)
   mamori rules    lint|test [DIR]   check rule files; run the rules' example messages
+  mamori quarantine list|show|release|delete|purge
+                                    the quarantine store (quarantine.mode: store)
   mamori version                    print the version
 
 Run "mamori COMMAND -h" for the flags of a command.
@@ -59,6 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdLearn(args[1:], stdin, stdout, stderr)
 	case "rules":
 		return cmdRules(args[1:], stdout, stderr)
+	case "quarantine":
+		return cmdQuarantine(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mamori", version)
 		return exitOK

@@ -41,6 +41,18 @@ type PostfixOptions struct {
 	// Master holds extra master.cf lines, for example a second smtpd service
 	// with its own -o overrides.
 	Master []string
+	// ReleaseListener adds a second smtpd on a free loopback port, at
+	// Postfix.ReleaseAddr, that calls no milter: the listener mamori
+	// quarantine release re-injects released mail into (ReleaseMasterLine).
+	ReleaseListener bool
+}
+
+// ReleaseMasterLine is the master.cf line of a release listener on addr:
+// an smtpd without milters that accepts mail from mynetworks only, as
+// docs/quarantine.md tells operators to add.
+func ReleaseMasterLine(addr string) string {
+	return addr + " inet n - n - - smtpd -o smtpd_milters= -o non_smtpd_milters=" +
+		" -o smtpd_recipient_restrictions=permit_mynetworks,reject -o smtpd_relay_restrictions=permit_mynetworks,reject"
 }
 
 // QueueEntry is one message in the Postfix queue, as postqueue -j reports it.
@@ -68,6 +80,9 @@ type QueueEntry struct {
 type Postfix struct {
 	// SMTPAddr is the "127.0.0.1:port" where its smtpd listens.
 	SMTPAddr string
+	// ReleaseAddr is the "127.0.0.1:port" of the milter-less release
+	// listener when PostfixOptions.ReleaseListener is set, else "".
+	ReleaseAddr string
 	// Dir holds everything the instance writes; it is removed when the test
 	// ends unless MAMORI_KEEP_POSTFIX=1 is set.
 	Dir string
@@ -122,6 +137,9 @@ func StartPostfix(t testing.TB, opt PostfixOptions) *Postfix {
 		SMTPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))),
 		master:    opt.Master,
 	}
+	if opt.ReleaseListener {
+		p.ReleaseAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+	}
 	t.Cleanup(func() { p.stop(t) })
 	if err := p.prepareDirs(); err != nil {
 		t.Fatalf("harness: postfix directories: %v", err)
@@ -144,6 +162,9 @@ func StartPostfix(t testing.TB, opt PostfixOptions) *Postfix {
 		if attempt < 3 && strings.Contains(p.Log(), "Address already in use") {
 			t.Logf("harness: postfix smtpd port %s was taken; trying another", p.SMTPAddr)
 			p.SMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+			if p.ReleaseAddr != "" {
+				p.ReleaseAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+			}
 			continue
 		}
 		p.fatalf(t, "postfix start: %v\n%s", err, out)
@@ -340,6 +361,9 @@ func (p *Postfix) writeConfig() error {
 	var masterCF strings.Builder
 	masterCF.WriteString("# Written by the Mamori integration harness.\n")
 	fmt.Fprintf(&masterCF, "%s inet n - n - - smtpd\n", p.SMTPAddr)
+	if p.ReleaseAddr != "" {
+		masterCF.WriteString(ReleaseMasterLine(p.ReleaseAddr) + "\n")
+	}
 	for _, l := range append(slices.Clone(masterServices), p.master...) {
 		masterCF.WriteString(l + "\n")
 	}

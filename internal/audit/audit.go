@@ -29,10 +29,11 @@ type Symbol struct {
 	Detail string  `json:"detail,omitempty"`
 }
 
-// Record is one audit entry for a message or a refused command.
+// Record is one audit entry for a message, a refused command, or an
+// admin action on the quarantine.
 type Record struct {
 	Time       time.Time
-	Event      string // "message" or "command"
+	Event      string // "message", "command" or "admin"
 	Stage      string // where the decision was taken: mail, rcpt, eom
 	QueueID    string
 	ClientIP   string
@@ -54,8 +55,22 @@ type Record struct {
 	Reply    string
 	Duration time.Duration
 	Config   string
-	// Quarantine is the quarantine store's ID of a message kept there.
+	// Quarantine is the quarantine store's ID of a message kept there,
+	// or of the entry an admin record acts on.
 	Quarantine string
+
+	// The fields of an admin record (Event "admin", Action release,
+	// resolve, delete or purge), written only when set so that message
+	// and command records keep their fields.
+
+	// By says who acted: "cli:<unix user>", a console login.
+	By string
+	// Result is ok or failed, or unknown for a release the relay did not
+	// confirm; Error says why when not ok.
+	Result string
+	Error  string
+	// Count is how many entries a purge removed.
+	Count int
 }
 
 // Log writes records to a file or standard output.
@@ -183,6 +198,18 @@ func (l *Log) Write(r *Record) {
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
 		slog.String("config", r.Config),
 	)
+	if r.By != "" {
+		rec.AddAttrs(slog.String("by", r.By))
+	}
+	if r.Result != "" {
+		rec.AddAttrs(slog.String("result", r.Result))
+	}
+	if r.Error != "" {
+		rec.AddAttrs(slog.String("error", r.Error))
+	}
+	if r.Event == "admin" && r.Action == "purge" {
+		rec.AddAttrs(slog.Int("count", r.Count))
+	}
 	if r.Quarantine != "" {
 		rec.AddAttrs(slog.String("quarantine_id", r.Quarantine))
 	}
