@@ -56,6 +56,35 @@ var sqliteMigrations = []string{
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX quarantine_rcpts_addr ON quarantine_rcpts (addr);
 	CREATE INDEX quarantine_rcpts_domain ON quarantine_rcpts (domain);`,
+
+	// 2: the accounts of the web console (accounts.go). Times that have
+	// not happened (locked_until, last_login_at) are 0, the epoch, not
+	// NULL, so that "locked_until <= now" needs no NULL case. Sessions are
+	// keyed by the SHA-256 of their token, never the token itself.
+	`CREATE TABLE users (
+		login         TEXT PRIMARY KEY NOT NULL,
+		role          TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+		domains       TEXT NOT NULL, -- JSON array of recipient domains; [] = all
+		password_hash TEXT NOT NULL, -- PHC argon2id, or bcrypt when imported
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		failed_count  INTEGER NOT NULL DEFAULT 0,
+		locked_until  INTEGER NOT NULL DEFAULT 0,
+		last_login_at INTEGER NOT NULL DEFAULT 0,
+		disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE sessions (
+		id_hash      TEXT PRIMARY KEY NOT NULL, -- hex SHA-256 of the token
+		login        TEXT NOT NULL REFERENCES users (login) ON DELETE CASCADE,
+		csrf         TEXT NOT NULL,
+		created_at   INTEGER NOT NULL,
+		expires_at   INTEGER NOT NULL,
+		last_seen_at INTEGER NOT NULL,
+		client_ip    TEXT NOT NULL
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX sessions_login ON sessions (login);
+	CREATE INDEX sessions_expires_at ON sessions (expires_at);
+	CREATE INDEX sessions_last_seen_at ON sessions (last_seen_at);`,
 }
 
 var postgresMigrations = []string{
@@ -107,6 +136,32 @@ var postgresMigrations = []string{
 		data bytea NOT NULL,
 		PRIMARY KEY (id, seq)
 	);`,
+
+	// 2: the accounts of the web console (accounts.go), as in SQLite's 2.
+	`CREATE TABLE users (
+		login         text PRIMARY KEY,
+		role          text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+		domains       text NOT NULL,
+		password_hash text NOT NULL,
+		created_at    timestamptz NOT NULL,
+		updated_at    timestamptz NOT NULL,
+		failed_count  integer NOT NULL DEFAULT 0,
+		locked_until  timestamptz NOT NULL DEFAULT 'epoch',
+		last_login_at timestamptz NOT NULL DEFAULT 'epoch',
+		disabled      boolean NOT NULL DEFAULT false
+	);
+	CREATE TABLE sessions (
+		id_hash      text PRIMARY KEY,
+		login        text NOT NULL REFERENCES users (login) ON DELETE CASCADE,
+		csrf         text NOT NULL,
+		created_at   timestamptz NOT NULL,
+		expires_at   timestamptz NOT NULL,
+		last_seen_at timestamptz NOT NULL,
+		client_ip    text NOT NULL
+	);
+	CREATE INDEX sessions_login ON sessions (login);
+	CREATE INDEX sessions_expires_at ON sessions (expires_at);
+	CREATE INDEX sessions_last_seen_at ON sessions (last_seen_at);`,
 }
 
 // schemaTooNew explains a database written by a newer Mamori.
