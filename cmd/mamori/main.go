@@ -27,6 +27,7 @@ Usage:
   mamori rules    lint|test [DIR]   check rule files; run the rules' example messages
   mamori quarantine list|show|release|delete|purge
                                     the quarantine store (quarantine.mode: store)
+  mamori admin    add-user|passwd|list|...  accounts of the quarantine console
   mamori version                    print the version
 
 Run "mamori COMMAND -h" for the flags of a command.
@@ -61,6 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdLearn(args[1:], stdin, stdout, stderr)
 	case "rules":
 		return cmdRules(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(args[1:], stdin, stdout, stderr)
 	case "quarantine":
 		return cmdQuarantine(args[1:], stdout, stderr)
 	case "version", "--version":
