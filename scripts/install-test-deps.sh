@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 sendmail_prefix=${MAMORI_SENDMAIL_PREFIX:-/opt/mamori-test/sendmail}
 
 pkgs=(postfix clamav-daemon clamav clamav-milter p7zip-full zip redis-server swaks opendkim-tools
-      m4 libwrap0 iproute2 ca-certificates procps opendkim postgresql)
+      m4 libwrap0 iproute2 ca-certificates procps opendkim postgresql chromium)
 
 missing=()
 for p in "${pkgs[@]}"; do

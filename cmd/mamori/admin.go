@@ -80,7 +80,8 @@ func cmdAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, adminUsage)
 		fset.PrintDefaults()
 	}
-	if err := fset.Parse(args[1:]); err != nil {
+	pos, err := parseInterspersed(fset, args[1:])
+	if err != nil {
 		return exitUsage
 	}
 	want := map[string]int{"add-user": 1, "passwd": 1, "set-role": 2, "set-domains": -1, "disable": 1, "enable": 1, "unlock": 1, "delete": 1, "list": 0}
@@ -89,7 +90,7 @@ func cmdAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case !known:
 		fmt.Fprintf(stderr, "mamori admin: unknown command %q (see mamori admin -h)\n", sub)
 		return exitUsage
-	case n >= 0 && fset.NArg() != n, n < 0 && (fset.NArg() < 1 || fset.NArg() > 2):
+	case n >= 0 && len(pos) != n, n < 0 && (len(pos) < 1 || len(pos) > 2):
 		fmt.Fprintf(stderr, "mamori admin %s: wrong arguments (see mamori admin -h)\n", sub)
 		return exitUsage
 	}
@@ -119,7 +120,13 @@ func cmdAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer alog.Close()
-	login := fset.Arg(0)
+	arg := func(i int) string {
+		if i < len(pos) {
+			return pos[i]
+		}
+		return ""
+	}
+	login := arg(0)
 	var action string
 	switch sub {
 	case "add-user":
@@ -140,12 +147,12 @@ func cmdAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "set-role":
 		action = "user_role"
 		var r quarantine.Role
-		if r, err = quarantine.ParseRole(fset.Arg(1)); err == nil {
+		if r, err = quarantine.ParseRole(arg(1)); err == nil {
 			err = acc.SetRole(ctx, login, r)
 		}
 	case "set-domains":
 		action = "user_domains"
-		err = acc.SetDomains(ctx, login, splitList(fset.Arg(1)))
+		err = acc.SetDomains(ctx, login, splitList(arg(1)))
 	case "disable":
 		action, err = "user_disable", acc.DisableUser(ctx, login)
 	case "enable":

@@ -31,6 +31,24 @@ type Quarantine struct {
 	Retention Duration `yaml:"retention"`
 	// Release sets how released mail is re-injected.
 	Release Release `yaml:"release"`
+	// Console serves the authenticated web console over the store.
+	Console Console `yaml:"console"`
+}
+
+// Console is the quarantine web console's listener.
+type Console struct {
+	// Listen is host:port, or "off" (the default). It needs mode: store.
+	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey serve it over HTTPS (and mark its cookies
+	// Secure); without them it speaks plain HTTP: keep it on loopback
+	// behind a TLS-terminating proxy then.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+}
+
+// ReleaseOptions returns the release settings for quarantine.Release.
+func (q Quarantine) ReleaseOptions() quarantine.ReleaseOptions {
+	return quarantine.ReleaseOptions{Relay: q.Release.Relay, Helo: q.Release.Helo, Timeout: q.Release.Timeout.D()}
 }
 
 // Release is where and how released mail goes back to the MTA.
@@ -65,6 +83,17 @@ func (q Quarantine) validate(bad func(path, format string, args ...any)) {
 	}
 	if q.Release.Timeout.D() <= 0 {
 		bad("quarantine.release.timeout", "must be positive")
+	}
+	if c := q.Console; c.Listen != "" && c.Listen != "off" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("quarantine.console.listen", "%q is not host:port (or off)", c.Listen)
+		}
+		if q.Mode != "store" {
+			bad("quarantine.console.listen", "the console shows Mamori's quarantine store: set quarantine.mode: store")
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			bad("quarantine.console.tls_cert", "set both tls_cert and tls_key, or neither")
+		}
 	}
 }
 

@@ -56,6 +56,9 @@ type Options struct {
 	// them).
 	Audit   *audit.Log
 	Release quarantine.ReleaseOptions
+	// ReleaseFunc, when set, is asked for the release settings at each
+	// release instead of Release, so that a reload changes them.
+	ReleaseFunc func() quarantine.ReleaseOptions
 	// SecureCookies marks the cookies Secure: set it when the console is
 	// served over TLS.
 	SecureCookies bool

@@ -1,60 +1,20 @@
 package console
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/mamori-mail/mamori/integration/harness"
 	"github.com/mamori-mail/mamori/internal/quarantine"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
-// browser starts a headless Chromium for the test, or skips it when there
-// is none (unless MAMORI_REQUIRE_INTEGRATION is set).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("MAMORI_REQUIRE_INTEGRATION") != "" {
-			t.Fatalf("MAMORI_REQUIRE_INTEGRATION is set but %s is missing: apt-get install chromium", chromiumPath)
-		}
-		t.Skipf("browser test skipped: %s not found (apt-get install chromium; set MAMORI_REQUIRE_INTEGRATION=1 to make this a failure)", chromiumPath)
-	}
-	dir, err := os.MkdirTemp("", "mamori-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(dir),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	// The whole browser lives under this deadline.
-	parent, cancelParent := context.WithTimeout(context.Background(), 2*time.Minute)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-		cancelParent()
-		os.RemoveAll(dir) // Chromium may still be writing; best effort
-	})
-	return ctx
-}
-
 func TestBrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx := harness.Browser(t)
 	e := newEnv(t)
 	id := e.put("browser test", []string{"b@example.org"}, plainMsg)
 	other := e.put("something else", []string{"b@example.org"}, plainMsg)

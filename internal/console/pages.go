@@ -245,7 +245,11 @@ func (c *Console) release(q *request, id string) {
 		return
 	}
 	rec := entryRecord(q, "release", id, e)
-	_, err = quarantine.Release(q.ctx, c.o.Store, id, q.by(), c.o.Release)
+	rel := c.o.Release
+	if c.o.ReleaseFunc != nil {
+		rel = c.o.ReleaseFunc()
+	}
+	_, err = quarantine.Release(q.ctx, c.o.Store, id, q.by(), rel)
 	switch {
 	case err == nil:
 		c.setFlash(q, "Released: the relay accepted the message.", false)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mamori-mail/mamori/internal/audit"
 	"github.com/mamori-mail/mamori/internal/config"
+	"github.com/mamori-mail/mamori/internal/console"
 	"github.com/mamori-mail/mamori/internal/quarantine"
 	"github.com/mamori-mail/mamori/milter"
 	"github.com/mamori-mail/mamori/rules"
@@ -49,6 +50,8 @@ type Daemon struct {
 	srv    *milter.Server
 	admin  *http.Server
 	data   string
+	// consoleAddr is where the quarantine console listens ("" when off).
+	consoleAddr string
 	// cfgMu guards cfg against the rule watcher; the main loop, which
 	// alone writes it, reads it without.
 	cfgMu sync.Mutex
@@ -129,6 +132,14 @@ func Serve(ctx context.Context, o Options) error {
 		pctx, stopPurge := context.WithCancel(ctx)
 		defer stopPurge()
 		go d.purgeQuarantine(pctx, st)
+		if c := cfg.Quarantine.Console; c.Listen != "" && c.Listen != "off" {
+			stopConsole, err := d.startConsole(cfg, st)
+			if err != nil {
+				p.Close()
+				return err
+			}
+			defer stopConsole()
+		}
 	}
 
 	addr, _ := milter.ParseListen(cfg.Listen)
@@ -227,13 +238,15 @@ func (d *Daemon) Reload() {
 		return
 	}
 	if cfg.Listen != d.cfg.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen || cfg.Limits != d.cfg.Limits || cfg.Audit.File != d.cfg.Audit.File ||
-		cfg.Quarantine.Mode != d.cfg.Quarantine.Mode || cfg.Quarantine.Postgres != d.cfg.Quarantine.Postgres || cfg.Quarantine.PostgresFile != d.cfg.Quarantine.PostgresFile {
-		d.log.Warn("listen, admin, audit.file, limits and the quarantine store settings changed; they take effect at the next restart")
+		cfg.Quarantine.Mode != d.cfg.Quarantine.Mode || cfg.Quarantine.Postgres != d.cfg.Quarantine.Postgres || cfg.Quarantine.PostgresFile != d.cfg.Quarantine.PostgresFile ||
+		cfg.Quarantine.Console != d.cfg.Quarantine.Console {
+		d.log.Warn("listen, admin, audit.file, limits and the quarantine store and console settings changed; they take effect at the next restart")
 	}
 	d.level.Set(parseLevel(cfg.Log.Level))
 	old := d.cfg
 	cfg.Listen, cfg.Admin, cfg.Limits, cfg.Audit = old.Listen, old.Admin, old.Limits, old.Audit
 	cfg.Quarantine.Mode, cfg.Quarantine.Postgres, cfg.Quarantine.PostgresFile = old.Quarantine.Mode, old.Quarantine.Postgres, old.Quarantine.PostgresFile
+	cfg.Quarantine.Console = old.Quarantine.Console
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
@@ -345,4 +358,44 @@ func (d *Daemon) purgeQuarantine(ctx context.Context, st quarantine.Store) {
 			d.log.Info("quarantine purged", "removed", n, "older_than", keep)
 		}
 	}
+}
+
+// startConsole serves the quarantine web console on its own listener and
+// returns the function that stops it.
+func (d *Daemon) startConsole(cfg *config.Config, st quarantine.Store) (func(), error) {
+	acc, ok := st.(quarantine.Accounts)
+	if !ok {
+		return nil, errors.New("quarantine console: this store keeps no accounts")
+	}
+	c := cfg.Quarantine.Console
+	h, err := console.New(console.Options{Store: st, Accounts: acc, Audit: d.audit,
+		ReleaseFunc:   func() quarantine.ReleaseOptions { return d.config().Quarantine.ReleaseOptions() },
+		SecureCookies: c.TLSCert != "", Log: d.log.With("component", "console")})
+	if err != nil {
+		return nil, fmt.Errorf("quarantine console: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("quarantine console listener: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 5 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	go func() {
+		var err error
+		if c.TLSCert != "" {
+			err = srv.ServeTLS(ln, c.TLSCert, c.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("quarantine console stopped", "err", err)
+		}
+	}()
+	d.consoleAddr = ln.Addr().String()
+	d.log.Info("quarantine console serving", "listen", d.consoleAddr, "tls", c.TLSCert != "")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
