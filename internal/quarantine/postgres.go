@@ -28,9 +28,14 @@ type Postgres struct {
 	where string // "host:port/database", for errors: never the DSN, which may hold a password
 	now   func() time.Time
 	chunk int // purgeChunk; tests make it small
+	// Accounts are kept in the same database (accounts_db.go).
+	*acctDB
 }
 
-var _ Store = (*Postgres)(nil)
+var (
+	_ Store    = (*Postgres)(nil)
+	_ Accounts = (*Postgres)(nil)
+)
 
 // OpenPostgres connects to dsn (a URL or key=value string, as libpq takes)
 // and creates or updates the schema.
@@ -49,6 +54,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 		p.pool.close()
 		return nil, err
 	}
+	p.acctDB = p.accounts()
 	return p, nil
 }
 

@@ -40,9 +40,14 @@ type SQLite struct {
 	db    *sql.DB
 	now   func() time.Time // tests move time
 	chunk int              // purgeChunk; tests make it small
+	// Accounts are kept in the same database (accounts_db.go).
+	*acctDB
 }
 
-var _ Store = (*SQLite)(nil)
+var (
+	_ Store    = (*SQLite)(nil)
+	_ Accounts = (*SQLite)(nil)
+)
 
 // OpenSQLite opens the quarantine in dir (for example
 // <data_dir>/quarantine), creating the directory and the database, or
@@ -69,6 +74,7 @@ func OpenSQLite(dir string) (*SQLite, error) {
 		return nil, fmt.Errorf("quarantine: open %s: %w", path, err)
 	}
 	s := &SQLite{dir: dir, db: db, now: time.Now, chunk: purgeChunk}
+	s.acctDB = s.accounts()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
 	defer cancel()
 	if err := s.migrate(ctx); err != nil {
