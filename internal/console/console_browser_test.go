@@ -56,7 +56,7 @@ func TestBrowser(t *testing.T) {
 	if state, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("state"))); state != string(quarantine.Released) {
 		t.Errorf("the page shows state %q", state)
 	}
-	if msgs := e.relay.messages(); len(msgs) != 1 {
+	if msgs := e.relay.Messages(); len(msgs) != 1 {
 		t.Fatalf("the relay got %d messages, want 1", len(msgs))
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login"))); err != nil {
@@ -94,7 +94,7 @@ func TestBrowser(t *testing.T) {
 	if got := e.state(other); got != quarantine.Held {
 		t.Errorf("after the forged post: %s", got)
 	}
-	if msgs := e.relay.messages(); len(msgs) != 1 {
+	if msgs := e.relay.Messages(); len(msgs) != 1 {
 		t.Errorf("the relay got %d messages, want 1", len(msgs))
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,83 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mamori-mail/mamori/internal/audit"
 	"github.com/mamori-mail/mamori/internal/quarantine"
+	"github.com/mamori-mail/mamori/internal/quarantine/relaytest"
 )
 
 const testPassword = "correct horse battery"
-
-// relay is an in-process SMTP server standing in for the MTA's release
-// listener (as in internal/quarantine/release_test.go).
-type relay struct {
-	addr string
-	mu   sync.Mutex
-	got  []relayed
-}
-
-type relayed struct {
-	from string
-	to   []string
-	data []byte
-}
-
-func startRelay(t *testing.T) *relay {
-	t.Helper()
-	r := &relay{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
-	srv.Domain = "relay.test"
-	srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
-	srv.ErrorLog = quietLog{}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return r
-}
-
-func (r *relay) messages() []relayed {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]relayed(nil), r.got...)
-}
-
-type quietLog struct{}
-
-func (quietLog) Printf(string, ...any) {}
-func (quietLog) Println(...any)        {}
-
-type relaySession struct {
-	r    *relay
-	from string
-	to   []string
-}
-
-func (s *relaySession) Reset()        { s.from, s.to = "", nil }
-func (s *relaySession) Logout() error { return nil }
-func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *relaySession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.r.mu.Lock()
-	s.r.got = append(s.r.got, relayed{s.from, s.to, b})
-	s.r.mu.Unlock()
-	return nil
-}
 
 // syncBuffer is an audit sink safe for concurrent use.
 type syncBuffer struct {
@@ -129,7 +57,7 @@ func (s *syncBuffer) records(t *testing.T) []map[string]any {
 type env struct {
 	t     *testing.T
 	st    *quarantine.SQLite
-	relay *relay
+	relay *relaytest.Relay
 	audit *syncBuffer
 	srv   *httptest.Server
 	c     *Console
@@ -157,10 +85,10 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, st: st, relay: startRelay(t), audit: &syncBuffer{}}
+	e := &env{t: t, st: st, relay: relaytest.Start(t, nil), audit: &syncBuffer{}}
 	e.c, err = New(Options{
 		Store: st, Accounts: st, Audit: audit.New(e.audit),
-		Release: quarantine.ReleaseOptions{Relay: e.relay.addr, Helo: "console.test", Timeout: 10 * time.Second},
+		Release: quarantine.ReleaseOptions{Relay: e.relay.Addr, Helo: "console.test", Timeout: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +261,7 @@ func TestEverythingNeedsLogin(t *testing.T) {
 	if got := e.state(id); got != quarantine.Held {
 		t.Errorf("state %s, want held", got)
 	}
-	if n := len(e.relay.messages()); n != 0 {
+	if n := len(e.relay.Messages()); n != 0 {
 		t.Errorf("relay got %d messages", n)
 	}
 }
@@ -495,12 +423,12 @@ func TestReleaseRoles(t *testing.T) {
 	if r := o.get("/m/" + id); !strings.Contains(r.body, "Not released") {
 		t.Error("a second release shows no error")
 	}
-	msgs := e.relay.messages()
-	if len(msgs) != 1 || msgs[0].from != "a@example.net" || len(msgs[0].to) != 1 || msgs[0].to[0] != "b@example.org" {
+	msgs := e.relay.Messages()
+	if len(msgs) != 1 || msgs[0].From != "a@example.net" || len(msgs[0].To) != 1 || msgs[0].To[0] != "b@example.org" {
 		t.Fatalf("relay got %+v", msgs)
 	}
-	if !bytes.Contains(msgs[0].data, []byte("hello there")) {
-		t.Errorf("relayed %q", msgs[0].data)
+	if !bytes.Contains(msgs[0].Data, []byte("hello there")) {
+		t.Errorf("relayed %q", msgs[0].Data)
 	}
 	en, _ := e.st.Get(context.Background(), id)
 	if en.StateBy != "web:operator" {
@@ -551,7 +479,7 @@ func TestScope(t *testing.T) {
 	if r := s.get("/m/" + in); r.status != http.StatusOK {
 		t.Errorf("view in scope: %d", r.status)
 	}
-	if len(e.relay.messages()) != 0 {
+	if len(e.relay.Messages()) != 0 {
 		t.Error("something was released")
 	}
 

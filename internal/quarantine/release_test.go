@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -13,101 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/mamori-mail/mamori/internal/quarantine/relaytest"
 )
-
-// relay is an in-process SMTP server standing in for the MTA's release
-// listener.
-type relay struct {
-	addr    string
-	refuse  map[string]bool // recipients answered 550
-	hang    chan struct{}   // when set, DATA is read but never answered until closed
-	mu      sync.Mutex
-	got     []relayed
-	rcptErr *smtp.SMTPError
-}
-
-type relayed struct {
-	from string
-	to   []string
-	data []byte
-}
-
-func startRelay(t *testing.T, configure func(*relay, *smtp.Server)) *relay {
-	t.Helper()
-	r := &relay{refuse: map[string]bool{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
-	srv.Domain = "relay.test"
-	srv.MaxLineLength = 0
-	srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
-	srv.ErrorLog = quietLog{}
-	if configure != nil {
-		configure(r, srv)
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		if r.hang != nil {
-			select {
-			case <-r.hang:
-			default:
-				close(r.hang)
-			}
-		}
-		srv.Close()
-		<-done
-	})
-	return r
-}
-
-func (r *relay) messages() []relayed {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]relayed(nil), r.got...)
-}
-
-type quietLog struct{}
-
-func (quietLog) Printf(string, ...any) {}
-func (quietLog) Println(...any)        {}
-
-type relaySession struct {
-	r    *relay
-	from string
-	to   []string
-}
-
-func (s *relaySession) Reset()        { s.from, s.to = "", nil }
-func (s *relaySession) Logout() error { return nil }
-func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.r.refuse[to] {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user " + to}
-	}
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *relaySession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if s.r.hang != nil {
-		<-s.r.hang
-		return errors.New("hung")
-	}
-	s.r.mu.Lock()
-	s.r.got = append(s.r.got, relayed{s.from, s.to, b})
-	s.r.mu.Unlock()
-	return nil
-}
 
 const releaseMsg = "From: a@example.net\r\nTo: b@example.org\r\nSubject: hi\r\nMessage-ID: <m1@example.net>\r\n\r\n" +
 	".leading dot\r\n..two dots\r\n.\r\nlast line\r\n"
@@ -145,26 +51,26 @@ func TestReleaseDelivers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := startRelay(t, func(_ *relay, s *smtp.Server) { s.EnableSMTPUTF8 = true })
+			r := relaytest.Start(t, func(_ *relaytest.Relay, s *smtp.Server) { s.EnableSMTPUTF8 = true })
 			st := openSQLite(t, t.TempDir())
 			e := putEntry(t, st, tc.sender, tc.rcpts, tc.msg)
-			got, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.addr, Timeout: 5 * time.Second})
+			got, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.Addr, Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got.State != Released || state(t, st, e.ID).State != Released {
 				t.Fatalf("state %s, want released", got.State)
 			}
-			msgs := r.messages()
+			msgs := r.Messages()
 			if len(msgs) != 1 {
 				t.Fatalf("%d messages relayed, want 1", len(msgs))
 			}
 			m := msgs[0]
-			if m.from != tc.wantFrom || strings.Join(m.to, ",") != strings.Join(tc.rcpts, ",") {
-				t.Errorf("envelope from=%q to=%v, want %q %v", m.from, m.to, tc.wantFrom, tc.rcpts)
+			if m.From != tc.wantFrom || strings.Join(m.To, ",") != strings.Join(tc.rcpts, ",") {
+				t.Errorf("envelope from=%q to=%v, want %q %v", m.From, m.To, tc.wantFrom, tc.rcpts)
 			}
-			if !bytes.Equal(m.data, []byte(tc.msg)) {
-				t.Errorf("relayed bytes differ:\n got %q\nwant %q", m.data, tc.msg)
+			if !bytes.Equal(m.Data, []byte(tc.msg)) {
+				t.Errorf("relayed bytes differ:\n got %q\nwant %q", m.Data, tc.msg)
 			}
 		})
 	}
@@ -174,27 +80,25 @@ func TestReleaseFailures(t *testing.T) {
 	t.Parallel()
 	t.Run("refused recipient aborts all", func(t *testing.T) {
 		t.Parallel()
-		r := startRelay(t, func(r *relay, _ *smtp.Server) { r.refuse["x@example.org"] = true })
+		r := relaytest.Start(t, func(r *relaytest.Relay, _ *smtp.Server) { r.Refuse["x@example.org"] = true })
 		st := openSQLite(t, t.TempDir())
 		e := putEntry(t, st, "a@example.net", []string{"b@example.org", "x@example.org"}, releaseMsg)
-		got, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.addr, Timeout: 5 * time.Second})
+		got, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.Addr, Timeout: 5 * time.Second})
 		if err == nil || !strings.Contains(err.Error(), "refused RCPT x@example.org (550 5.1.1 No such user x@example.org)") {
 			t.Fatalf("err = %v", err)
 		}
 		if got.State != ReleaseFailed || !strings.Contains(state(t, st, e.ID).Error, "x@example.org") {
 			t.Errorf("entry %+v, want release_failed naming the recipient", state(t, st, e.ID))
 		}
-		if n := len(r.messages()); n != 0 {
+		if n := len(r.Messages()); n != 0 {
 			t.Errorf("%d messages relayed, want none (no partial delivery)", n)
 		}
 		// Fixed at the relay, a retry delivers to all.
-		r.mu.Lock()
-		delete(r.refuse, "x@example.org")
-		r.mu.Unlock()
-		if _, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.addr, Timeout: 5 * time.Second}); err != nil {
+		r.SetRefuse("x@example.org", false)
+		if _, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.Addr, Timeout: 5 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		if m := r.messages(); len(m) != 1 || len(m[0].to) != 2 {
+		if m := r.Messages(); len(m) != 1 || len(m[0].To) != 2 {
 			t.Errorf("retry relayed %+v, want one message to both", m)
 		}
 	})
@@ -218,11 +122,11 @@ func TestReleaseFailures(t *testing.T) {
 	})
 	t.Run("no reply to the final dot", func(t *testing.T) {
 		t.Parallel()
-		r := startRelay(t, func(r *relay, _ *smtp.Server) { r.hang = make(chan struct{}) })
+		r := relaytest.Start(t, func(r *relaytest.Relay, _ *smtp.Server) { r.Hang = make(chan struct{}) })
 		st := openSQLite(t, t.TempDir())
 		e := putEntry(t, st, "a@example.net", []string{"b@example.org"}, releaseMsg)
 		start := time.Now()
-		_, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.addr, Timeout: 300 * time.Millisecond})
+		_, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.Addr, Timeout: 300 * time.Millisecond})
 		if !errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "<m1@example.net>") ||
 			!strings.Contains(err.Error(), "mamori quarantine release --resolve delivered "+e.ID) {
 			t.Fatalf("err = %v, want outcome unknown naming the Message-ID and --resolve", err)
@@ -234,22 +138,22 @@ func TestReleaseFailures(t *testing.T) {
 			t.Errorf("state %s, want releasing (outcome unknown)", got.State)
 		}
 		// Never released again automatically.
-		if _, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.addr, Timeout: time.Second}); !errors.Is(err, ErrState) {
+		if _, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.Addr, Timeout: time.Second}); !errors.Is(err, ErrState) {
 			t.Errorf("second release of a releasing entry: %v, want ErrState", err)
 		}
 	})
 	t.Run("damaged message is not sent", func(t *testing.T) {
 		t.Parallel()
-		r := startRelay(t, nil)
+		r := relaytest.Start(t, nil)
 		dir := t.TempDir()
 		st := openSQLite(t, dir)
 		e := putEntry(t, st, "a@example.net", []string{"b@example.org"}, releaseMsg)
 		corruptFile(t, dir, e.ID)
-		_, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.addr, Timeout: 5 * time.Second})
+		_, err := Release(context.Background(), st, e.ID, "cli:test", ReleaseOptions{Relay: r.Addr, Timeout: 5 * time.Second})
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("err = %v, want ErrCorrupt", err)
 		}
-		if n := len(r.messages()); n != 0 {
+		if n := len(r.Messages()); n != 0 {
 			t.Errorf("%d messages relayed from a damaged file", n)
 		}
 		if got := state(t, st, e.ID); got.State != ReleaseFailed {
@@ -274,10 +178,10 @@ func TestReleaseFailures(t *testing.T) {
 
 func TestReleaseAtMostOnce(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, nil)
+	r := relaytest.Start(t, nil)
 	st := openSQLite(t, t.TempDir())
 	e := putEntry(t, st, "a@example.net", []string{"b@example.org"}, releaseMsg)
-	o := ReleaseOptions{Relay: r.addr, Timeout: 5 * time.Second}
+	o := ReleaseOptions{Relay: r.Addr, Timeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -297,13 +201,13 @@ func TestReleaseAtMostOnce(t *testing.T) {
 			t.Errorf("concurrent release: %v, want nil or ErrState", err)
 		}
 	}
-	if ok != 1 || len(r.messages()) != 1 {
-		t.Fatalf("%d releases succeeded and %d messages relayed, want 1 and 1", ok, len(r.messages()))
+	if ok != 1 || len(r.Messages()) != 1 {
+		t.Fatalf("%d releases succeeded and %d messages relayed, want 1 and 1", ok, len(r.Messages()))
 	}
 	if _, err := Release(context.Background(), st, e.ID, "cli:test", o); !errors.Is(err, ErrState) {
 		t.Errorf("release of a released entry: %v, want ErrState", err)
 	}
-	if len(r.messages()) != 1 {
+	if len(r.Messages()) != 1 {
 		t.Error("a released entry was sent again")
 	}
 }
