@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/mamori-mail/mamori/integration/harness"
+	"github.com/mamori-mail/mamori/reputation/bayes"
 )
 
 const consolePassword = "correct horse battery staple"
@@ -55,7 +57,10 @@ func TestPostfixConsoleRelease(t *testing.T) {
 	if res := harness.SendMail(pf.SMTPAddr, "client.example", "hold@example.net", []string{"bob@example.org"}, message("another held one")); !res.OK() {
 		t.Fatalf("send: %v", res)
 	}
-	m.WaitAudit(t, 2, 20*time.Second)
+	if res := harness.SendMail(pf.SMTPAddr, "client.example", "hold@example.net", []string{"bob@example.org"}, message("wanted after all")); !res.OK() {
+		t.Fatalf("send: %v", res)
+	}
+	m.WaitAudit(t, 3, 20*time.Second)
 	if n := len(sink.Messages()); n != 0 {
 		t.Fatalf("%d quarantined messages reached the sink", n)
 	}
@@ -109,8 +114,34 @@ func TestPostfixConsoleRelease(t *testing.T) {
 			msgRecords++
 		}
 	}
-	if msgRecords != 2 {
-		t.Errorf("%d message records in the audit trail, want 2 (the released one must not be judged again)", msgRecords)
+	if msgRecords != 3 {
+		t.Errorf("%d message records in the audit trail, want 3 (the released one must not be judged again)", msgRecords)
+	}
+
+	// "Release and learn as ham": the classifier learns it, then it goes out.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/?text=wanted"),
+		chromedp.WaitVisible(chromedp.CSS(`a.subject`)),
+		chromedp.Click(chromedp.CSS(`a.subject`)),
+		chromedp.WaitVisible(chromedp.ID("learn-ham")),
+		chromedp.Click(chromedp.ID("learn-ham")),
+		chromedp.WaitVisible(chromedp.ID("flash")),
+	)
+	if err != nil {
+		t.Fatalf("learn as ham: %v\n%s", err, m.Log())
+	}
+	if flash, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("flash"))); !strings.Contains(flash, "Learned as ham. Released") {
+		t.Errorf("learn outcome %q", flash)
+	}
+	sink.WaitCount(t, 2, 30*time.Second)
+	db, err := bayes.OpenBolt(filepath.Join(m.Dir, "data", bayes.DefaultFile), bayes.BoltOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("the classifier's database: %v", err)
+	}
+	stats, _ := db.Stats(context.Background())
+	db.Close()
+	if stats.Ham != 1 || stats.Spam != 0 {
+		t.Errorf("classifier holds %+v, want the one ham learned from the console", stats)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login"))); err != nil {
 		t.Fatalf("log out: %v", err)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	bolterrors "go.etcd.io/bbolt/errors"
-	"gopkg.in/yaml.v3"
 
 	"github.com/mamori-mail/mamori/internal/config"
 	"github.com/mamori-mail/mamori/internal/daemon"
@@ -304,36 +303,6 @@ func classOf(spam, ham bool) bayes.Class {
 	return bayes.None
 }
 
-// bayesSection decodes checks.bayes as the daemon does: the common keys
-// (enabled, timeout, on_error) are the engine's, the rest bayes.ParseConfig's.
-// enabled reports whether the daemon runs the check.
-func bayesSection(cfg *config.Config, dataDir string) (bc bayes.Config, enabled bool, err error) {
-	enabled = true // bayes is on by default
-	var rest *yaml.Node
-	if n, ok := cfg.Checks["bayes"]; ok && n.Kind == yaml.MappingNode {
-		rest = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			switch n.Content[i].Value {
-			case "enabled":
-				var on bool
-				if n.Content[i+1].Decode(&on) == nil {
-					enabled = on
-				}
-			case "timeout", "on_error":
-			default:
-				rest.Content = append(rest.Content, n.Content[i], n.Content[i+1])
-			}
-		}
-		if len(rest.Content) == 0 {
-			rest = nil
-		}
-	}
-	bc, err = bayes.ParseConfig(rest, dataDir)
-	if err != nil && cfg.File != "" {
-		err = &config.FileError{File: cfg.File, Err: err}
-	}
-	return bc, enabled, err
-}
 
 // prepareDB makes sure a token database exists at path and can be written,
 // and returns its stats. A new file is built under a temporary name and
@@ -891,7 +860,7 @@ func learnConfig(o daemon.Options) (*config.Config, bayes.Config, bool, error) {
 	if err != nil {
 		return nil, bayes.Config{}, false, err
 	}
-	bc, enabled, err := bayesSection(cfg, daemon.DataDir(o.DataDir, cfg.DataDir))
+	bc, enabled, err := cfg.Bayes(daemon.DataDir(o.DataDir, cfg.DataDir))
 	return cfg, bc, enabled, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -59,6 +60,10 @@ type Options struct {
 	// ReleaseFunc, when set, is asked for the release settings at each
 	// release instead of Release, so that a reload changes them.
 	ReleaseFunc func() quarantine.ReleaseOptions
+	// Learn, when set, teaches the classifier a message as spam or ham:
+	// the message page then offers "release and learn as ham" and
+	// "confirm as spam" (learn, then delete).
+	Learn func(ctx context.Context, msg io.Reader, spam bool) error
 	// SecureCookies marks the cookies Secure: set it when the console is
 	// served over TLS.
 	SecureCookies bool
@@ -158,6 +163,9 @@ type request struct {
 	ip    string
 	token string
 	sess  *quarantine.Session
+	// flashPrefix starts the outcome message of the action that follows
+	// (a release after learning says it learned first).
+	flashPrefix string
 }
 
 func (q *request) by() string { return "web:" + q.sess.Login }
@@ -222,6 +230,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.release(q, id)
 		case action == "delete" && post:
 			c.delete(q, id)
+		case action == "learn-ham" && post && c.o.Learn != nil:
+			c.learn(q, id, false)
+		case action == "confirm-spam" && post && c.o.Learn != nil:
+			c.learn(q, id, true)
 		default:
 			c.notFound(q)
 		}
@@ -292,7 +304,7 @@ func (c *Console) setFlash(q *request, msg string, isErr bool) {
 	if len(c.flashes) >= maxFlashes {
 		clear(c.flashes) // outcomes never looked at; losing them loses no action
 	}
-	c.flashes[q.token] = flash{msg, isErr}
+	c.flashes[q.token] = flash{q.flashPrefix + msg, isErr}
 	c.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -662,5 +663,82 @@ func TestRecentRing(t *testing.T) {
 	got := r.newest()
 	if len(got) != 3 || got[0].Count != 4 || got[2].Count != 2 {
 		t.Errorf("newest = %+v", got)
+	}
+}
+
+// TestLearnActions: "release and learn as ham" teaches the classifier the
+// exact message, then releases it; "confirm as spam" teaches it, then
+// deletes it; a viewer may do neither; a failed lesson changes nothing.
+func TestLearnActions(t *testing.T) {
+	e := newEnv(t)
+	type lesson struct {
+		msg  string
+		spam bool
+	}
+	var mu sync.Mutex
+	var lessons []lesson
+	fail := false
+	e.c.o.Learn = func(_ context.Context, r io.Reader, spam bool) error {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return errors.New("database locked")
+		}
+		lessons = append(lessons, lesson{string(b), spam})
+		return nil
+	}
+	ham := e.put("wanted", []string{"b@example.org"}, plainMsg)
+	spam := e.put("junk", []string{"b@example.org"}, plainMsg)
+
+	v := e.client()
+	v.login("viewer")
+	if r := v.get("/m/" + ham); strings.Contains(r.body, `id="learn-ham"`) {
+		t.Error("a viewer is offered learning")
+	}
+	if r := v.post("/m/"+ham+"/learn-ham", nil); r.status != http.StatusForbidden {
+		t.Errorf("viewer learn-ham: %d", r.status)
+	}
+
+	o := e.client()
+	o.login("operator")
+	if r := o.get("/m/" + ham); !strings.Contains(r.body, `id="learn-ham"`) || !strings.Contains(r.body, `id="confirm-spam"`) {
+		t.Fatal("the operator has no learning buttons")
+	}
+	o.post("/m/"+ham+"/learn-ham", nil)
+	if r := o.get("/m/" + ham); !strings.Contains(r.body, "Learned as ham. Released") {
+		t.Errorf("outcome not shown:\n%s", r.body)
+	}
+	o.get("/m/" + spam)
+	o.post("/m/"+spam+"/confirm-spam", nil)
+	if e.state(ham) != quarantine.Released || e.state(spam) != quarantine.Deleted {
+		t.Errorf("states %s %s, want released and deleted", e.state(ham), e.state(spam))
+	}
+	if len(lessons) != 2 || lessons[0].spam || !lessons[1].spam || lessons[0].msg != plainMsg {
+		t.Errorf("lessons %+v", lessons)
+	}
+	if n := len(e.relay.Messages()); n != 1 {
+		t.Errorf("%d released, want 1", n)
+	}
+
+	// A lesson that fails leaves the message held.
+	fail = true
+	third := e.put("third", []string{"b@example.org"}, plainMsg)
+	o.get("/m/" + third)
+	o.post("/m/"+third+"/learn-ham", nil)
+	if r := o.get("/m/" + third); !strings.Contains(r.body, "Not learned (nothing else was done): database locked") || e.state(third) != quarantine.Held {
+		t.Errorf("after a failed lesson: %s\n%s", e.state(third), r.body)
+	}
+	var learnRecords int
+	for _, r := range e.audit.records(t) {
+		if a := r["action"]; a == "learn_ham" || a == "learn_spam" {
+			learnRecords++
+		}
+	}
+	if learnRecords != 3 {
+		t.Errorf("%d learning records in the audit trail, want 3", learnRecords)
 	}
 }

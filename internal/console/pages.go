@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-mail/mamori/internal/audit"
 	"github.com/mamori-mail/mamori/internal/quarantine"
 )
 
@@ -202,8 +203,10 @@ type messageData struct {
 	CanAct     bool
 	CanRelease bool
 	CanDelete  bool
-	Body       *body
-	BodyErr    string
+	// CanLearn offers "release and learn as ham" and "confirm as spam".
+	CanLearn bool
+	Body     *body
+	BodyErr  string
 }
 
 // message shows one entry and its message, as text.
@@ -220,6 +223,7 @@ func (c *Console) message(q *request, id string) {
 	if q.sess.User.Role.Can(quarantine.ActionDelete) {
 		d.CanDelete = e.State != quarantine.Releasing && e.State != quarantine.Deleted
 	}
+	d.CanLearn = c.o.Learn != nil && d.CanRelease && d.CanDelete
 	d.CanAct = d.CanRelease || d.CanDelete
 	rec := entryRecord(q, "view", id, e)
 	if e.State == quarantine.Deleted {
@@ -284,4 +288,51 @@ func (c *Console) delete(q *request, id string) {
 	}
 	c.record(rec)
 	http.Redirect(q.w, q.r, "/m/"+id, http.StatusSeeOther)
+}
+
+// learn teaches the classifier the entry's message, then releases it (a
+// false positive, learned as ham) or deletes it (confirmed spam). Learning
+// comes first: a message the classifier could not learn stays where it is.
+func (c *Console) learn(q *request, id string, spam bool) {
+	if !q.sess.User.Role.Can(quarantine.ActionRelease) || !q.sess.User.Role.Can(quarantine.ActionDelete) {
+		c.page(q, http.StatusForbidden, "error", "Forbidden", "Your role may not release or delete messages.")
+		return
+	}
+	e, err := c.entry(q, id)
+	if err != nil {
+		c.entryError(q, err)
+		return
+	}
+	action, class := "learn_ham", "ham"
+	if spam {
+		action, class = "learn_spam", "spam"
+	}
+	rec := entryRecord(q, action, id, e)
+	rc, err := c.o.Store.Open(q.ctx, id)
+	if err == nil {
+		err = c.o.Learn(q.ctx, rc, spam)
+		if cerr := rc.Close(); err == nil {
+			err = cerr
+		}
+	}
+	c.record(withError(rec, err))
+	if err != nil {
+		c.setFlash(q, "Not learned (nothing else was done): "+err.Error(), true)
+		http.Redirect(q.w, q.r, "/m/"+id, http.StatusSeeOther)
+		return
+	}
+	if spam {
+		q.flashPrefix = "Learned as spam. "
+		c.delete(q, id)
+		return
+	}
+	q.flashPrefix = "Learned as " + class + ". "
+	c.release(q, id)
+}
+
+func withError(r *audit.Record, err error) *audit.Record {
+	if err != nil {
+		r.Result, r.Error = "failed", err.Error()
+	}
+	return r
 }

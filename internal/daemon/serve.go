@@ -369,7 +369,10 @@ func (d *Daemon) startConsole(cfg *config.Config, st quarantine.Store) (func(), 
 	}
 	c := cfg.Quarantine.Console
 	h, err := console.New(console.Options{Store: st, Accounts: acc, Audit: d.audit,
-		ReleaseFunc:   func() quarantine.ReleaseOptions { return d.config().Quarantine.ReleaseOptions() },
+		ReleaseFunc: func() quarantine.ReleaseOptions { return d.config().Quarantine.ReleaseOptions() },
+		Learn: func(ctx context.Context, msg io.Reader, spam bool) error {
+			return learnMessage(ctx, d.config(), d.data, msg, spam)
+		},
 		SecureCookies: c.TLSCert != "", Log: d.log.With("component", "console")})
 	if err != nil {
 		return nil, fmt.Errorf("quarantine console: %w", err)
