@@ -303,7 +303,6 @@ func classOf(spam, ham bool) bayes.Class {
 	return bayes.None
 }
 
-
 // prepareDB makes sure a token database exists at path and can be written,
 // and returns its stats. A new file is built under a temporary name and
 // linked into place, so that the daemon never opens a file still being
