@@ -101,3 +101,38 @@ func TestSendmailMamoriDownTempfails(t *testing.T) {
 		t.Fatalf("with mamori down and F=T got %v, want 4xx", res)
 	}
 }
+
+// TestSendmailQuarantineStore: with quarantine.mode store, Sendmail is
+// told to discard a held message once Mamori has stored it (Sendmail keeps
+// no copy, delivers nothing), and mamori quarantine release sends it on
+// with its original envelope.
+func TestSendmailQuarantineStore(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t)
+	// Released mail goes straight to the next hop here: a milter-less
+	// Sendmail listener would do the same job (docs/quarantine.md).
+	s := startSendmailStack(t, denyConfig+"quarantine:\n  mode: store\n  release: {relay: \""+sink.Addr()+"\", timeout: 30s}\n")
+	res := harness.SendMail(s.sendmail.SMTPAddr, "client.example", "hold@example.net", []string{"bob@example.org"}, message("hold in the store"))
+	if !res.OK() {
+		t.Fatalf("quarantined mail must get 250: %v", res)
+	}
+	recs := s.mamori.WaitAudit(t, 1, 20*time.Second)
+	id, _ := recs[0]["quarantine_id"].(string)
+	if recs[0]["action"] != "quarantine" || id == "" {
+		t.Fatalf("audit %v, want quarantine with a quarantine_id", recs[0])
+	}
+	time.Sleep(time.Second)
+	if len(s.sink.Messages()) != 0 || len(sink.Messages()) != 0 {
+		t.Fatal("the stored message was delivered")
+	}
+	if strings.Contains(s.sendmail.Log(), "quarantine=") {
+		t.Errorf("Sendmail quarantined its own copy too:\n%s", s.sendmail.Log())
+	}
+	if code, out, stderr := quarantineCLI(t, s.mamori, "release", id); code != 0 {
+		t.Fatalf("release: exit %d\n%s%s", code, out, stderr)
+	}
+	got := sink.WaitCount(t, 1, 20*time.Second)[0]
+	if got.From != "hold@example.net" || strings.Join(got.To, ",") != "bob@example.org" || !strings.Contains(string(got.Data), "Subject: hold in the store") {
+		t.Errorf("released: from %s to %v\n%s", got.From, got.To, got.Data)
+	}
+}
