@@ -167,6 +167,7 @@ func cmdAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		rec.Result, rec.Error = "failed", err.Error()
 	}
 	alog.Write(rec)
+	storeAdminRecord(st, rec, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mamori admin %s %s: %v\n", sub, login, err)
 		if errors.Is(err, errNoPassword) {

@@ -356,6 +356,7 @@ func (q *qcmd) record(action, id string, e *quarantine.Entry, result string, err
 		r.Error = err.Error()
 	}
 	q.audit.Write(r)
+	storeAdminRecord(q.st, r, q.stderr)
 }
 
 // each runs fn for every ID, printing "ID: what happened" or the error,

@@ -53,7 +53,7 @@ type Options struct {
 	Store    quarantine.Store
 	Accounts quarantine.Accounts
 	// Audit receives a record for every login, failed login, logout, view,
-	// release and delete; nil writes none (the /audit page still shows
+	// release, delete and account change; nil writes none (the /audit page still shows
 	// them).
 	Audit   *audit.Log
 	Release quarantine.ReleaseOptions
@@ -217,6 +217,17 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.list(q)
 	case path == "/audit" && !post:
 		c.auditPage(q)
+	case path == "/users" && !post:
+		c.users(q)
+	case path == "/users/add" && post:
+		c.addUser(q)
+	case strings.HasPrefix(path, "/users/") && post:
+		login, action, ok := strings.Cut(path[len("/users/"):], "/")
+		if !ok || strings.Contains(action, "/") {
+			c.notFound(q)
+			return
+		}
+		c.changeUser(q, login, action)
 	case strings.HasPrefix(path, "/m/"):
 		id, action, _ := strings.Cut(path[len("/m/"):], "/")
 		if _, err := quarantine.ParseID(id); err != nil {

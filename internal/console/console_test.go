@@ -650,7 +650,7 @@ func TestAudit(t *testing.T) {
 	a.login("admin")
 	r := a.get("/audit")
 	if r.status != http.StatusOK || !strings.Contains(r.body, "login_failed") || !strings.Contains(r.body, "web:operator") ||
-		!strings.Contains(r.body, "kept in memory only") {
+		!strings.Contains(r.body, "from the quarantine store") {
 		t.Errorf("audit page: %d\n%s", r.status, r.body)
 	}
 }

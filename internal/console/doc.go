@@ -25,8 +25,13 @@
 //     entries quarantine.InScope allows; any other id is answered 404, as
 //     an id that does not exist or does not parse (quarantine.ParseID).
 //
-// Every login, failed login, logout, view, release and delete is written
-// to the audit log (event "admin"). The /audit page (admin role) shows the
+// The /users page (admin role) lists the accounts and adds, changes
+// (role, domains, disabled, lock, password) and deletes them; an admin may
+// not demote, disable or delete their own account.
+//
+// Every login, failed login, logout, view, release, delete and account
+// change is written to the audit log (event "admin"; never a password).
+// The /audit page (admin role) shows the
 // last auditKeep of those records kept in memory by this process: records
 // of the CLI, of other instances and from before a restart are only in
 // the audit file.

@@ -1,9 +1,11 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mamori-mail/mamori/internal/audit"
 	"github.com/mamori-mail/mamori/internal/quarantine"
@@ -42,7 +44,20 @@ func (r *recent) newest() []audit.Record {
 	return out
 }
 
-// record writes an admin record to the audit log and keeps it for /audit.
+// storeTimeout bounds the writing and reading of the admin records in
+// the store.
+const storeTimeout = 5 * time.Second
+
+// adminAudit returns the store's admin records, if it keeps them.
+func (c *Console) adminAudit() (quarantine.AdminAudit, bool) {
+	a, ok := c.o.Store.(quarantine.AdminAudit)
+	return a, ok
+}
+
+// record writes an admin record to the audit log and keeps it for /audit:
+// in the store when it keeps admin records (shared by every instance and
+// kept across restarts), and in memory. The action is already done: a
+// failure to store the record is logged, and the audit log has it.
 func (c *Console) record(rec *audit.Record) {
 	rec.Event = "admin"
 	if rec.Time.IsZero() {
@@ -52,6 +67,27 @@ func (c *Console) record(rec *audit.Record) {
 	kept := *rec
 	kept.Recipients = slices.Clone(rec.Recipients)
 	c.recent.add(kept)
+	if a, ok := c.adminAudit(); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := a.AddAdminRecord(ctx, toAdminRecord(rec)); err != nil {
+			c.log.Error("console: storing an admin record", "err", err, "action", rec.Action, "by", rec.By)
+		}
+	}
+}
+
+// toAdminRecord converts an admin audit record for the store.
+func toAdminRecord(r *audit.Record) quarantine.AdminRecord {
+	return quarantine.AdminRecord{Time: r.Time, Action: r.Action, By: r.By, ClientIP: r.ClientIP, Quarantine: r.Quarantine,
+		Result: r.Result, Error: r.Error, Sender: r.Sender, Recipients: slices.Clone(r.Recipients), MessageID: r.MessageID,
+		QueueID: r.QueueID, Size: r.Size, Score: r.Score, Reason: r.Reason, Config: r.Config, Count: r.Count}
+}
+
+// fromAdminRecord converts a stored admin record back, for /audit.
+func fromAdminRecord(r quarantine.AdminRecord) audit.Record {
+	return audit.Record{Time: r.Time, Event: "admin", Action: r.Action, By: r.By, ClientIP: r.ClientIP, Quarantine: r.Quarantine,
+		Result: r.Result, Error: r.Error, Sender: r.Sender, Recipients: r.Recipients, MessageID: r.MessageID,
+		QueueID: r.QueueID, Size: r.Size, Score: r.Score, Reason: r.Reason, Config: r.Config, Count: r.Count}
 }
 
 // entryRecord is an admin record about e.
@@ -64,14 +100,31 @@ func entryRecord(q *request, action string, id string, e *quarantine.Entry) *aud
 	return r
 }
 
-// auditPage shows the kept records, to admins.
+// auditPage shows the kept records, to admins: the store's when it keeps
+// them, else this process's.
 func (c *Console) auditPage(q *request) {
 	if !q.sess.User.Role.CanManageUsers() {
 		c.page(q, http.StatusForbidden, "error", "Forbidden", "The audit page is for admins.")
 		return
 	}
-	c.page(q, http.StatusOK, "audit", "Audit", struct {
+	data := struct {
 		Keep    int
+		Stored  bool
 		Records []audit.Record
-	}{auditKeep, c.recent.newest()})
+	}{Keep: auditKeep}
+	if a, ok := c.adminAudit(); ok {
+		recs, err := a.AdminRecords(q.ctx, quarantine.AdminFilter{Limit: auditKeep})
+		if err != nil {
+			c.log.Error("console: reading the admin records", "err", err, "client_ip", q.ip)
+			c.page(q, http.StatusInternalServerError, "error", "Internal error", "The audit records could not be read; see the daemon's log.")
+			return
+		}
+		data.Stored = true
+		for _, r := range recs {
+			data.Records = append(data.Records, fromAdminRecord(r))
+		}
+	} else {
+		data.Records = c.recent.newest()
+	}
+	c.page(q, http.StatusOK, "audit", "Audit", data)
 }

@@ -331,6 +331,10 @@ func DataDir(flag, configured string) string {
 	return filepath.Join(os.TempDir(), "mamori")
 }
 
+// adminAuditRetention is how long the store keeps the admins' audit
+// records (the audit file keeps them as long as its rotation does).
+const adminAuditRetention = 366 * 24 * time.Hour
+
 // purgeQuarantine removes entries older than quarantine.retention, at
 // start and then hourly; the retention is read at each run, so a reload
 // changes it.
@@ -344,6 +348,14 @@ func (d *Daemon) purgeQuarantine(ctx context.Context, st quarantine.Store) {
 		case <-t.C:
 		}
 		t.Reset(time.Hour)
+		if aa, ok := st.(quarantine.AdminAudit); ok {
+			// The admins' trail outlives the mail it is about: a year.
+			if n, err := aa.PurgeAdminRecords(ctx, time.Now().Add(-adminAuditRetention)); err != nil {
+				d.log.Warn("purging old admin audit records failed; it runs again in an hour", "err", err)
+			} else if n > 0 {
+				d.log.Info("admin audit records purged", "removed", n, "older_than", adminAuditRetention)
+			}
+		}
 		keep := d.config().Quarantine.Retention.D()
 		if keep <= 0 {
 			continue

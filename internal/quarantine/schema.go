@@ -85,6 +85,22 @@ var sqliteMigrations = []string{
 	CREATE INDEX sessions_login ON sessions (login);
 	CREATE INDEX sessions_expires_at ON sessions (expires_at);
 	CREATE INDEX sessions_last_seen_at ON sessions (last_seen_at);`,
+
+	// 3: the admin records (adminaudit.go): who did what, when and from
+	// where, shared by every instance on the store. "by" is quoted: it is
+	// an SQL keyword. detail is a JSON object of the other fields.
+	`CREATE TABLE admin_audit (
+		id            INTEGER PRIMARY KEY AUTOINCREMENT,
+		time          INTEGER NOT NULL,
+		action        TEXT NOT NULL,
+		"by"          TEXT NOT NULL,
+		client_ip     TEXT NOT NULL,
+		quarantine_id TEXT NOT NULL,
+		result        TEXT NOT NULL,
+		error         TEXT NOT NULL,
+		detail        TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX admin_audit_time ON admin_audit (time, id);`,
 }
 
 var postgresMigrations = []string{
@@ -162,6 +178,20 @@ var postgresMigrations = []string{
 	CREATE INDEX sessions_login ON sessions (login);
 	CREATE INDEX sessions_expires_at ON sessions (expires_at);
 	CREATE INDEX sessions_last_seen_at ON sessions (last_seen_at);`,
+
+	// 3: the admin records (adminaudit.go), as in SQLite's 3.
+	`CREATE TABLE admin_audit (
+		id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		time          timestamptz NOT NULL,
+		action        text NOT NULL,
+		"by"          text NOT NULL,
+		client_ip     text NOT NULL,
+		quarantine_id text NOT NULL,
+		result        text NOT NULL,
+		error         text NOT NULL,
+		detail        text NOT NULL
+	);
+	CREATE INDEX admin_audit_time ON admin_audit (time, id);`,
 }
 
 // schemaTooNew explains a database written by a newer Mamori.
