@@ -108,7 +108,7 @@ Flags:
 	}
 	defer p.Close()
 	f := daemon.NewFilter(p, nil, cfg.Limits.MessageTimeout.D(), nil)
-	lim := mailLimits(cfg)
+	lim := cfg.Limits.MailLimits()
 	env := envelope{ip: ip, host: clientHost, helo: helo, from: from, rcpts: rcpts, user: user}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)

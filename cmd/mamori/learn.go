@@ -195,12 +195,8 @@ func cmdLearn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	l := &learner{
 		path: bc.Path, where: bc.Where(), shared: shared, class: classOf(spam, ham), forget: forget, stats: stats,
-		tz: bayes.Tokenizer{Content: cfg.Limits.Content()},
-		lim: mailfile.Limits{
-			MaxHeaders: cfg.Limits.MaxHeaders, MaxHeaderSize: int64(cfg.Limits.MaxHeaderSize),
-			MaxMessageSize: int64(cfg.Limits.MaxMessageSize), SpoolThreshold: int64(cfg.Limits.SpoolThreshold),
-			SpoolDir: cfg.Limits.SpoolDir,
-		},
+		tz:  bayes.Tokenizer{Content: cfg.Limits.Content()},
+		lim: cfg.Limits.MailLimits(),
 	}
 	if forget {
 		l.only, l.class = l.class, bayes.None

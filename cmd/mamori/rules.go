@@ -156,7 +156,7 @@ func orDefault(s, d string) string {
 func runExamples(cfg *config.Config, p *rules.Pipeline, stdout, stderr io.Writer, verbose bool) int {
 	set := config.RuleSet(p)
 	f := daemon.NewFilter(p, nil, cfg.Limits.MessageTimeout.D(), nil)
-	lim := mailLimits(cfg)
+	lim := cfg.Limits.MailLimits()
 	verdicts := map[string]map[string]bool{} // example file → symbols
 	total, failed := 0, 0
 	for _, r := range set.Rules {
@@ -236,12 +236,4 @@ func judgeExample(f *daemon.Filter, r *rulefile.Rule, file string, lim mailfile.
 		out[s.Name] = true
 	}
 	return out, nil
-}
-
-func mailLimits(cfg *config.Config) mailfile.Limits {
-	return mailfile.Limits{
-		MaxHeaders: cfg.Limits.MaxHeaders, MaxHeaderSize: int64(cfg.Limits.MaxHeaderSize),
-		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), SpoolThreshold: int64(cfg.Limits.SpoolThreshold),
-		SpoolDir: cfg.Limits.SpoolDir,
-	}
 }

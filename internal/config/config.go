@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-mail/mamori/internal/mailfile"
 	"github.com/mamori-mail/mamori/internal/resolver"
 	"github.com/mamori-mail/mamori/rules/check"
 	"gopkg.in/yaml.v3"
@@ -338,4 +339,14 @@ func (c *Config) node(keys ...string) *yaml.Node {
 		n = next
 	}
 	return n
+}
+
+// MailLimits are the limits for reading a message file (mamori check,
+// learn, rules test, the console's learning), the daemon's own.
+func (l Limits) MailLimits() mailfile.Limits {
+	return mailfile.Limits{
+		MaxHeaders: l.MaxHeaders, MaxHeaderSize: int64(l.MaxHeaderSize),
+		MaxMessageSize: int64(l.MaxMessageSize), SpoolThreshold: int64(l.SpoolThreshold),
+		SpoolDir: l.SpoolDir,
+	}
 }

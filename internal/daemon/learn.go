@@ -23,11 +23,7 @@ func learnMessage(ctx context.Context, cfg *config.Config, dataDir string, msg i
 	if err != nil {
 		return err
 	}
-	m, err := mailfile.Parse(msg, mailfile.Limits{
-		MaxHeaders: cfg.Limits.MaxHeaders, MaxHeaderSize: int64(cfg.Limits.MaxHeaderSize),
-		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), SpoolThreshold: int64(cfg.Limits.SpoolThreshold),
-		SpoolDir: cfg.Limits.SpoolDir,
-	})
+	m, err := mailfile.Parse(msg, cfg.Limits.MailLimits())
 	if err != nil {
 		return fmt.Errorf("reading the message: %w", err)
 	}

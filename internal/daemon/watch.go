@@ -3,11 +3,9 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
-	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"time"
+
+	"github.com/mamori-mail/mamori/rules/rulefile"
 )
 
 // watchRules looks at the rule directory every rules.watch and signals
@@ -56,29 +54,22 @@ func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- s
 	}
 }
 
-// dirSum hashes the names and contents of the rule files of dir; an
-// unreadable directory or file hashes as such, so that its return is a
-// change too.
+// dirSum hashes the rule files of dir as the loader reads them
+// (rulefile.ReadDir); an unreadable directory hashes as such, so that its
+// return is a change too.
 func dirSum(dir string) string {
 	if dir == "" {
 		return ""
 	}
-	var files []string
-	for _, pat := range []string{"*.yaml", "*.yml"} {
-		m, _ := filepath.Glob(filepath.Join(dir, pat))
-		files = append(files, m...)
+	srcs, err := rulefile.ReadDir(dir)
+	if err != nil {
+		return "unreadable: " + err.Error()
 	}
-	sort.Strings(files)
 	h := sha256.New()
-	for _, f := range files {
-		io.WriteString(h, f)
+	for _, src := range srcs {
+		h.Write([]byte(src.Name))
 		h.Write([]byte{0})
-		if fh, err := os.Open(f); err != nil {
-			io.WriteString(h, "unreadable")
-		} else {
-			_, _ = io.Copy(h, fh)
-			fh.Close()
-		}
+		h.Write(src.Data)
 		h.Write([]byte{0})
 	}
 	return string(h.Sum(nil))
