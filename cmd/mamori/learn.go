@@ -82,8 +82,9 @@ only takes out those learned as that class.
 The daemon need not be stopped: learn writes at most 100 messages at a time
 and lets go of the database in between, so the daemon keeps classifying.
 
---expire removes what no longer helps: tokens last learned more than
---max-age ago that occur in at most --max-count learned messages (rare and
+--expire removes what no longer helps: tokens neither learned nor seen in
+scored mail for more than --max-age (the daemon records what it scores
+with every 10 minutes) that occur in at most --max-count learned messages (rare and
 old: typos, one-off names, last year's campaigns), and the records of
 messages learned more than twice --max-age ago (such a message, learned
 again, counts again). The totals stay, as SpamAssassin's expiry leaves

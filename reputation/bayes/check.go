@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -136,6 +137,9 @@ type Checker struct {
 	// redis is the shared store when the configuration names Redis; nil
 	// for the bolt file, which is opened for each message.
 	redis *Redis
+	// touch writes the LastSeen of the tokens scored with; nil when the
+	// pipeline is read-only (mamori check).
+	touch *toucher
 }
 
 var _ check.Check = (*Checker)(nil)
@@ -156,8 +160,32 @@ func factory(node *yaml.Node, env check.Env) (check.Check, error) {
 			return nil, check.Errorf(check.Field(node, "redis"), "checks.bayes.redis", "%v", err)
 		}
 	}
+	if !env.ReadOnly {
+		c.touch = newToucher(c.openForTouch, log)
+		c.touch.start(touchEvery)
+	}
 	return c, nil
 }
+
+// openForTouch returns the store the toucher writes to: the shared Redis
+// store (its Close is a no-op wrapper), or the bbolt file opened for
+// writing, waiting at most touchLock for a learner to let go of it.
+func (c *Checker) openForTouch() (Store, error) {
+	if c.redis != nil {
+		return unclosed{c.redis}, nil
+	}
+	// Opening for writing would create a missing file: an operator who
+	// removed the database to start afresh gets no empty one back.
+	if _, err := os.Stat(c.cfg.Path); err != nil {
+		return nil, err
+	}
+	return OpenBolt(c.cfg.Path, BoltOptions{Timeout: touchLock})
+}
+
+// unclosed keeps the toucher from closing the check's shared Redis store.
+type unclosed struct{ Store }
+
+func (unclosed) Close() error { return nil }
 
 // Name implements check.Check.
 func (c *Checker) Name() string { return "bayes" }
@@ -165,8 +193,14 @@ func (c *Checker) Name() string { return "bayes" }
 // Stages implements check.Check.
 func (c *Checker) Stages() check.StageMask { return check.Stages(check.EOM) }
 
-// Close implements check.Check.
+// Close implements check.Check. It writes the pending last-seen times
+// first, for at most a few seconds.
 func (c *Checker) Close() error {
+	if c.touch != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.touch.close(ctx)
+		cancel()
+	}
 	if c.redis != nil {
 		return c.redis.Close()
 	}
@@ -196,13 +230,20 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 	if err != nil {
 		return res, err
 	}
-	r, ok, err := cl.ClassifyMessage(ctx, m)
+	toks, err := c.tz.Tokenize(ctx, m)
+	if err != nil {
+		return res, err
+	}
+	r, ok, err := cl.Classify(ctx, toks)
 	if err != nil {
 		return res, err
 	}
 	if !ok {
 		results.WithLabelValues("untrained").Inc()
 		return res, nil
+	}
+	if c.touch != nil {
+		c.touch.add(TokenHashes(toks))
 	}
 	for _, b := range c.cfg.Bands {
 		if r.Prob >= b.Min && r.Prob < b.Max {

@@ -139,8 +139,14 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestCheckMetrics(t *testing.T) {
-	classify(t, checker(t, ""), spamMsg(1))
-	metricstest.Lint(t, "mamori_bayes_", map[string]dto.MetricType{"mamori_bayes_results_total": dto.MetricType_COUNTER}, []string{"result"})
+	path := trained(t, 12)
+	c := checker(t, "path: "+path+"\nmin_spam: 10\nmin_ham: 10\n")
+	classify(t, c, spamMsg(1))
+	c.Close()
+	metricstest.Lint(t, "mamori_bayes_", map[string]dto.MetricType{
+		"mamori_bayes_results_total": dto.MetricType_COUNTER,
+		"mamori_bayes_touch_total":   dto.MetricType_COUNTER,
+	}, []string{"result"})
 }
 
 // TestCheckRedis: with a redis section the check reads the tokens from
@@ -173,6 +179,8 @@ func TestCheckRedis(t *testing.T) {
 			release(m)
 		}
 	}
+	later := time.Now().Add(24 * time.Hour)
+	c.touch.now = func() time.Time { return later }
 	res, err := classify(t, c, spamMsg(99))
 	if err != nil || len(res.Symbols) != 1 || !strings.HasPrefix(res.Symbols[0].Name, "BAYES_SPAM") {
 		t.Fatalf("after learning in Redis: %+v %v", res.Symbols, err)
@@ -180,7 +188,26 @@ func TestCheckRedis(t *testing.T) {
 	if cfg.Where() != "redis "+srv.Addr {
 		t.Errorf("Where %q", cfg.Where())
 	}
+	// Closing writes the scored tokens' last-seen time to Redis, and
+	// leaves the store the check shares open until then.
 	c.Close()
+	hashes := TokenHashes(tokenize(t, &Tokenizer{}, spamMsg(99)))
+	_, counts, err := st.Get(context.Background(), hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	touched := 0
+	for _, cnt := range counts {
+		if cnt.Spam+cnt.Ham > 0 {
+			if cnt.LastSeen != later.Unix() {
+				t.Fatalf("token LastSeen %d, want %d", cnt.LastSeen, later.Unix())
+			}
+			touched++
+		}
+	}
+	if touched == 0 {
+		t.Fatal("no learned token in the scored message")
+	}
 }
 
 func parseYAML(t *testing.T, src string) *yaml.Node {

@@ -145,7 +145,8 @@
 // the tokenizer changed in between; counts stop at 0. Expire removes
 // tokens not seen since a time, optionally only rare ones, and old
 // learned-message records. Touch refreshes LastSeen for scored mail; the
-// adapter batches it, since scoring itself writes nothing.
+// check adapter collects the tokens it scores with and touches them every
+// 10 minutes in chunks (touch.go), since scoring itself writes nothing.
 //
 // Memory keeps everything in maps. Bolt keeps it in one go.etcd.io/bbolt
 // file. bbolt is pure Go (the daemon builds with CGO_ENABLED=0), one file
