@@ -333,6 +333,9 @@ func createDB(path string) error {
 	if err := st.Close(); err != nil {
 		return err
 	}
+	if err := ownLikeDir(tmp); err != nil {
+		return err
+	}
 	// Link fails if another learner made the file meanwhile: keep theirs.
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return os.Rename(tmp, path) // a file system without hard links

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -465,5 +466,34 @@ func TestLearnExpire(t *testing.T) {
 	st.Close()
 	if err != nil || res.Tokens == 0 || after.Tokens != before.Tokens-res.Tokens || after.Ham != 3 {
 		t.Fatalf("expire: %+v %v; before %+v after %+v", res, err, before, after)
+	}
+}
+
+// TestLearnAsRootOwnsLikeDataDir: root learning into a data directory
+// that belongs to the daemon's user creates a database that user owns.
+func TestLearnAsRootOwnsLikeDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	msg := writeFile(t, filepath.Join(dir, "m.eml"), testMessage("spam", 1))
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 65534, 65534 // nobody, nogroup
+	if err := os.Chown(data, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCmd(t, "learn", "--spam", "--data-dir", data, msg)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	fi, err := os.Stat(filepath.Join(data, bayes.DefaultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+		t.Fatalf("database owned by %d:%d, want %d:%d like its directory", st.Uid, st.Gid, uid, gid)
 	}
 }
