@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mamori-mail/mamori/integration/harness"
+	"github.com/mamori-mail/mamori/internal/redisclient"
 	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 )
@@ -66,15 +67,17 @@ func yes(n int) []bool {
 
 func ts(sec int64) time.Time { return time.Unix(sec, 0) }
 
-// storeCases is the table every store must pass: a script of calls, then
-// the state it must be in.
-var storeCases = []struct {
+type storeCase struct {
 	name    string
 	ops     []op
 	counts  map[Hash]Counts // Get of these tokens
 	learned map[Hash]Class
 	stats   Stats
-}{
+}
+
+// storeCases is the table every store must pass: a script of calls, then
+// the state it must be in.
+var storeCases = []storeCase{
 	{
 		name:    "learn one spam",
 		ops:     []op{learn(100, yes(1), msg(1, Spam, 10, 11, 12))},
@@ -219,60 +222,105 @@ var storeCases = []struct {
 // TestStoreTable runs the same scripts against every store: they must end
 // in the same state.
 func TestStoreTable(t *testing.T) {
-	ctx := context.Background()
 	for name, open := range testStores() {
 		t.Run(name, func(t *testing.T) {
 			for _, tc := range storeCases {
+				t.Run(tc.name, func(t *testing.T) { runStoreCase(t, open(t), tc) })
+			}
+		})
+	}
+}
+
+// TestStoreTableRedisTopologies runs the same scripts against Redis
+// behind a Sentinel and on a three-node Redis Cluster, reached through
+// the redis section an operator writes (internal/redisclient): every key
+// and script of a store carries the {bayes} hash tag, so each Lua call
+// touches one slot, and Expire's SCAN finds the keys on whichever node
+// holds it. One server each; every case its own key prefix.
+func TestStoreTableRedisTopologies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Sentinel and a Redis Cluster")
+	}
+	topologies := map[string]func(t *testing.T) *redisclient.Config{
+		"sentinel": func(t *testing.T) *redisclient.Config {
+			srv := harness.StartRedis(t, harness.RedisOptions{})
+			sn := harness.StartRedisSentinel(t, srv, "mamori")
+			return &redisclient.Config{Addrs: []string{sn.Addr}, MasterName: "mamori"}
+		},
+		"cluster": func(t *testing.T) *redisclient.Config {
+			cl := harness.StartRedisCluster(t, 3)
+			return &redisclient.Config{Mode: redisclient.Cluster, Addrs: cl.Addrs[:1]}
+		},
+	}
+	for name, start := range topologies {
+		t.Run(name, func(t *testing.T) {
+			cfg := start(t)
+			if err := cfg.Validate(nil, "redis"); err != nil {
+				t.Fatal(err)
+			}
+			for i, tc := range storeCases {
 				t.Run(tc.name, func(t *testing.T) {
-					s := open(t)
-					for i, o := range tc.ops {
-						switch {
-						case o.touch != nil:
-							if err := s.Touch(ctx, ts(o.at), o.touch); err != nil {
-								t.Fatalf("op %d: touch: %v", i, err)
-							}
-						case o.expire != nil:
-							r, err := s.Expire(ctx, *o.expire)
-							if err != nil || r != o.removed {
-								t.Fatalf("op %d: expire = %+v, %v; want %+v", i, r, err, o.removed)
-							}
-						default:
-							changed, err := s.Learn(ctx, ts(o.at), o.learn)
-							if !errors.Is(err, o.err) {
-								t.Fatalf("op %d: learn error %v, want %v", i, err, o.err)
-							}
-							if err == nil && fmt.Sprint(changed) != fmt.Sprint(o.changed) {
-								t.Fatalf("op %d: learn changed %v, want %v", i, changed, o.changed)
-							}
-						}
-					}
-					var toks []Hash
-					for h := range tc.counts {
-						toks = append(toks, h)
-					}
-					totals, counts, err := s.Get(ctx, toks)
+					client, err := redisclient.New(cfg)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if totals != tc.stats.Totals {
-						t.Errorf("totals %+v, want %+v", totals, tc.stats.Totals)
-					}
-					for i, h := range toks {
-						if counts[i] != tc.counts[h] {
-							t.Errorf("token %d: %+v, want %+v", h, counts[i], tc.counts[h])
-						}
-					}
-					for id, want := range tc.learned {
-						if got, err := s.Learned(ctx, id); err != nil || got != want {
-							t.Errorf("learned %d = %v, %v; want %v", id, got, err, want)
-						}
-					}
-					if st, err := s.Stats(ctx); err != nil || st != tc.stats {
-						t.Errorf("stats %+v, %v; want %+v", st, err, tc.stats)
-					}
+					s := NewRedis(client, fmt.Sprintf("case%d:", i))
+					defer s.Close()
+					runStoreCase(t, s, tc)
 				})
 			}
 		})
+	}
+}
+
+// runStoreCase runs one script of storeCases on s and checks the state it
+// ends in.
+func runStoreCase(t *testing.T, s Store, tc storeCase) {
+	ctx := context.Background()
+	for i, o := range tc.ops {
+		switch {
+		case o.touch != nil:
+			if err := s.Touch(ctx, ts(o.at), o.touch); err != nil {
+				t.Fatalf("op %d: touch: %v", i, err)
+			}
+		case o.expire != nil:
+			r, err := s.Expire(ctx, *o.expire)
+			if err != nil || r != o.removed {
+				t.Fatalf("op %d: expire = %+v, %v; want %+v", i, r, err, o.removed)
+			}
+		default:
+			changed, err := s.Learn(ctx, ts(o.at), o.learn)
+			if !errors.Is(err, o.err) {
+				t.Fatalf("op %d: learn error %v, want %v", i, err, o.err)
+			}
+			if err == nil && fmt.Sprint(changed) != fmt.Sprint(o.changed) {
+				t.Fatalf("op %d: learn changed %v, want %v", i, changed, o.changed)
+			}
+		}
+	}
+	var toks []Hash
+	for h := range tc.counts {
+		toks = append(toks, h)
+	}
+	totals, counts, err := s.Get(ctx, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if totals != tc.stats.Totals {
+		t.Errorf("totals %+v, want %+v", totals, tc.stats.Totals)
+	}
+	for i, h := range toks {
+		if counts[i] != tc.counts[h] {
+			t.Errorf("token %d: %+v, want %+v", h, counts[i], tc.counts[h])
+		}
+	}
+	for id, want := range tc.learned {
+		if got, err := s.Learned(ctx, id); err != nil || got != want {
+			t.Errorf("learned %d = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	if st, err := s.Stats(ctx); err != nil || st != tc.stats {
+		t.Errorf("stats %+v, %v; want %+v", st, err, tc.stats)
 	}
 }
 
