@@ -156,7 +156,11 @@
 // etcd's storage engine. Against SQLite (cgo, or a large transpiled port,
 // plus SQL for key lookups) and LSM stores such as Pebble (background
 // compaction goroutines, many files), it is the smallest thing that is
-// crash-safe. Its costs: one writer at a time, one process per file (an
-// exclusive lock; the CLI asks the daemon, as the style guide has it), and
-// a file that does not shrink after Expire (freed pages are reused).
+// crash-safe. Its costs: one writer at a time, holding an exclusive file
+// lock that readers wait for (so mamori learn writes in batches and lets
+// go of the file between them, the daemon opens it read-only per message
+// and waits at most 300 ms, and its last-seen writes go in short chunks;
+// the style guide's control socket, through which the CLI would ask the
+// daemon to write, does not exist yet), and a file that does not shrink
+// after Expire (freed pages are reused).
 package bayes
