@@ -17,7 +17,7 @@ import (
 // Each reports msgs/s; the cost of the rules alone is rules minus
 // baseline per message (docs/performance.md has the figures as ratios).
 func BenchmarkCorpusScoring(b *testing.B) {
-	msgs := loadLabelled(b)
+	msgs, _ := splitHoldout(loadLabelled(b))
 	dir := b.TempDir()
 	trainBolt(b, dir, msgs)
 	for _, c := range []struct{ name, yml string }{
