@@ -34,8 +34,9 @@ type toucher struct {
 	mu      sync.Mutex
 	pending map[Hash]struct{}
 
-	stop chan struct{}
-	done chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 func newToucher(open func() (Store, error), log *slog.Logger) *toucher {
@@ -120,10 +121,13 @@ func (t *toucher) write(ctx context.Context, now time.Time, hashes []Hash) error
 }
 
 // close stops the periodic writes and writes what is pending, within ctx.
+// Later calls do nothing.
 func (t *toucher) close(ctx context.Context) {
-	if t.stop != nil {
-		close(t.stop)
-		<-t.done
-	}
-	t.flush(ctx)
+	t.closeOnce.Do(func() {
+		if t.stop != nil {
+			close(t.stop)
+			<-t.done
+		}
+		t.flush(ctx)
+	})
 }

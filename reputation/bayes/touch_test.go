@@ -53,6 +53,7 @@ func TestCheckTouchesScoredTokens(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	c.Close() // a second Close is harmless
 	after := lastSeen(t, path, spamMsg(1))
 	for h, ts := range after {
 		if ts != later.Unix() {
