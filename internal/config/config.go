@@ -217,7 +217,7 @@ func Defaults() *Config {
 			Release: Release{Relay: "127.0.0.1:10025", Timeout: Duration(60 * time.Second)},
 			Console: Console{Listen: "off"}},
 		Rules: Rules{Watch: Duration(2 * time.Second), Timeout: Duration(10 * time.Second), OnError: "continue",
-			MaxText: 512 << 10, MaxRaw: 256 << 10},
+			MaxText: 256 << 10, MaxRaw: 256 << 10},
 		Version: "defaults",
 	}
 }

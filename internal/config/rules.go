@@ -27,7 +27,9 @@ type Rules struct {
 	// OnError is what a failure (a timeout) of the rules means: continue
 	// (RULES_FAIL, score the rest) or tempfail.
 	OnError string `yaml:"on_error"`
-	// MaxText is how much of each decoded text part the rules read.
+	// MaxText is how much decoded text the rules read of one message, all
+	// its text parts together (and as much HTML markup for the hidden-text
+	// and link checks).
 	MaxText ByteSize `yaml:"max_text"`
 	// MaxRaw is how much of the raw body rawbody rules read.
 	MaxRaw ByteSize `yaml:"max_raw"`

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mime"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,8 +12,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/publicsuffix"
-	"golang.org/x/text/encoding/htmlindex"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/mamori-mail/mamori/reputation/uribl"
@@ -341,22 +338,10 @@ func countAddrs(v string) int {
 	return n
 }
 
-var wordDecoder = mime.WordDecoder{CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
-	enc, err := htmlindex.Get(charset)
-	if err != nil {
-		return nil, err
-	}
-	return transform.NewReader(r, enc.NewDecoder()), nil
-}}
-
 // decodeHeader decodes RFC 2047 encoded words; raw 8-bit text (or
 // ISO-2022-JP escapes) without them is decoded with the guessed charset.
 func decodeHeader(v, guess string) string {
-	if strings.Contains(v, "=?") {
-		if d, err := wordDecoder.DecodeHeader(v); err == nil {
-			v = d
-		}
-	}
+	v = mimepart.DecodeWords(v)
 	if utf8.ValidString(v) && !mimepart.HasISO2022Escape([]byte(v)) {
 		return v
 	}

@@ -59,10 +59,11 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 	if err != nil {
 		return res, err
 	}
-	if err := ctx.Err(); err != nil {
+	hits, err := c.set.MatchContext(ctx, in)
+	if err != nil {
 		return res, err
 	}
-	for _, h := range c.set.Match(in) {
+	for _, h := range hits {
 		res.Add(h.Rule.Name, h.Rule.Score, h.Detail())
 		HitsTotal.WithLabelValues(h.Rule.Name).Inc()
 	}

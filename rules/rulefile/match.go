@@ -1,12 +1,11 @@
 package rulefile
 
 import (
-	"io"
-	"mime"
+	"context"
 	"strings"
 
 	"github.com/mamori-mail/mamori/rules/check"
-	"golang.org/x/text/encoding/htmlindex"
+	"github.com/mamori-mail/mamori/scanners/mimepart"
 )
 
 // Input is what the rules see of one message, prepared once (Prepare) and
@@ -45,27 +44,19 @@ type Attachment struct{ Name, Type string }
 
 // Limits bound what the rules read of one message.
 type Limits struct {
-	Text int64 // per text part; default 512 KiB
+	Text int64 // decoded text of the whole message, all parts; default 256 KiB
 	Raw  int64 // of the raw body; default 256 KiB
 }
 
 func (l Limits) withDefaults() Limits {
 	if l.Text <= 0 {
-		l.Text = 512 << 10
+		l.Text = 256 << 10
 	}
 	if l.Raw <= 0 {
 		l.Raw = 256 << 10
 	}
 	return l
 }
-
-var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
-	enc, err := htmlindex.Get(charset)
-	if err != nil {
-		return nil, err
-	}
-	return enc.NewDecoder().Reader(r), nil
-}}
 
 // DecodeHeaders turns the message's fields into Fields: unfolded, RFC 2047
 // words decoded (any charset x/text knows), undecodable words kept as
@@ -74,12 +65,7 @@ func DecodeHeaders(hs []check.Header) []Field {
 	out := make([]Field, len(hs))
 	for i, h := range hs {
 		v := h.Value()
-		if strings.Contains(v, "=?") {
-			if d, err := wordDecoder.DecodeHeader(v); err == nil {
-				v = d
-			}
-		}
-		out[i] = Field{Name: h.Name, Value: v}
+		out[i] = Field{Name: h.Name, Value: mimepart.DecodeWords(v)}
 	}
 	return out
 }
@@ -88,13 +74,24 @@ func DecodeHeaders(hs []check.Header) []Field {
 // order. Each pattern runs once per text it applies to, and stops at its
 // first match.
 func (s *Set) Match(in *Input) []Hit {
+	hits, _ := s.MatchContext(context.Background(), in)
+	return hits
+}
+
+// MatchContext is Match that stops between rules once ctx is done, and
+// then returns the hits so far with ctx's error: a run the engine has
+// given up on (its timeout) does not go on using the CPU.
+func (s *Set) MatchContext(ctx context.Context, in *Input) ([]Hit, error) {
 	var hits []Hit
 	for _, r := range s.Rules {
+		if err := ctx.Err(); err != nil {
+			return hits, err
+		}
 		if h, ok := r.match(in); ok {
 			hits = append(hits, h)
 		}
 	}
-	return hits
+	return hits, nil
 }
 
 func (r *Rule) match(in *Input) (Hit, bool) {

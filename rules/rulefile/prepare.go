@@ -33,6 +33,10 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 		return nil, err
 	}
 	seen := map[string]bool{}
+	// lim.Text bounds the decoded text of the whole message, and as much
+	// again the HTML markup scanned: the rules' work grows with the text
+	// they read, so a message of many large parts costs no more than one.
+	budget, htmlBudget := lim.Text, lim.Text
 	for _, p := range walk.Parts {
 		if strings.HasPrefix(p.ContentType, "image/") {
 			in.Images++
@@ -50,25 +54,24 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 		default:
 			continue
 		}
-		text, err := p.Text(lim.Text)
+		if budget <= 0 {
+			// The text budget is spent: later parts add their links and
+			// counts, not their text.
+			addLinks(in, links[p], seen)
+			continue
+		}
+		text, err := p.Text(budget)
 		if err != nil {
 			return nil, err
 		}
+		budget -= int64(len(text))
 		in.Texts = append(in.Texts, text)
-		for _, f := range links[p] {
-			h := f.Host
-			if f.IP.IsValid() {
-				h = f.IP.String()
-			}
-			if h != "" && !seen[h] {
-				seen[h] = true
-				in.Hosts = append(in.Hosts, h)
-			}
-		}
-		if isHTML && (!in.InvisibleText || in.LinkTextMismatch == "") {
+		addLinks(in, links[p], seen)
+		if isHTML && (!in.InvisibleText || in.LinkTextMismatch == "") && htmlBudget > 0 {
 			// Hidden text and link targets are in the markup, not the
 			// visible text.
-			src, err := io.ReadAll(io.LimitReader(p.Open(), lim.Text))
+			src, err := io.ReadAll(io.LimitReader(p.Open(), htmlBudget))
+			htmlBudget -= int64(len(src))
 			if err != nil {
 				return nil, err
 			}
@@ -80,6 +83,21 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 		}
 	}
 	return in, nil
+}
+
+// addLinks adds a part's linked hosts (IP literals as addresses) to in,
+// each once.
+func addLinks(in *Input, found []uribl.Found, seen map[string]bool) {
+	for _, f := range found {
+		h := f.Host
+		if f.IP.IsValid() {
+			h = f.IP.String()
+		}
+		if h != "" && !seen[h] {
+			seen[h] = true
+			in.Hosts = append(in.Hosts, h)
+		}
+	}
 }
 
 var hiddenStyle = regexp.MustCompile(`(?i)display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0+(\.0+)?\s*(px|pt|em|%)?\s*(;|$|")`)
@@ -102,7 +120,12 @@ const (
 // "shown → target".
 func scanHTML(doc []byte) (hidden bool, mismatch string) {
 	z := html.NewTokenizer(bytes.NewReader(doc))
-	depth := 0 // open elements since the hidden one started; 0: not hidden
+	// While an element styled invisible is open, hiddenTag is its name and
+	// depth counts the open elements of that name (it may nest); other
+	// tags do not count, so void elements (<br>, <img>) and stray end tags
+	// neither extend nor end the hidden region.
+	var hiddenTag []byte
+	depth := 0
 	anchors := 0
 	var href string       // target host of the open <a>, "" outside one
 	var text bytes.Buffer // its visible text so far
@@ -118,25 +141,27 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 				href = ""
 				text.Reset()
 			}
-			if depth > 0 && tt == html.StartTagToken {
+			if depth > 0 && tt == html.StartTagToken && bytes.EqualFold(name, hiddenTag) {
 				depth++
 			}
+			canHide := depth == 0 && tt == html.StartTagToken && !voidElement(name)
 			for hasAttr {
 				var k, v []byte
 				k, v, hasAttr = z.TagAttr()
 				switch {
-				case depth == 0 && tt == html.StartTagToken && bytes.EqualFold(k, []byte("style")) && hiddenStyle.Match(v):
-					depth = 1
+				case canHide && bytes.EqualFold(k, []byte("style")) && hiddenStyle.Match(v):
+					hiddenTag, depth = append(hiddenTag[:0], name...), 1
 				case isA && anchors < maxAnchors && bytes.EqualFold(k, []byte("href")):
 					anchors++
 					href = linkHost(string(v))
 				}
 			}
 		case html.EndTagToken:
-			if depth > 0 {
+			name, _ := z.TagName()
+			if depth > 0 && bytes.EqualFold(name, hiddenTag) {
 				depth--
 			}
-			if name, _ := z.TagName(); len(name) == 1 && (name[0] == 'a' || name[0] == 'A') && href != "" {
+			if len(name) == 1 && (name[0] == 'a' || name[0] == 'A') && href != "" {
 				if mismatch == "" {
 					if m := shownHost.FindSubmatch(text.Bytes()); m != nil {
 						shown := strings.ToLower(string(bytes.Join(m[1:], nil)))
@@ -157,6 +182,16 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 			}
 		}
 	}
+}
+
+// voidElement reports the HTML elements that have no content and no end
+// tag.
+func voidElement(name []byte) bool {
+	switch strings.ToLower(string(name)) {
+	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr":
+		return true
+	}
+	return false
 }
 
 // linkHost returns the lower-case host of an http or https URL, or "".

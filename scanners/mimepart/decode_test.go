@@ -48,3 +48,19 @@ func TestDecodeBase64(t *testing.T) {
 		t.Fatalf("concatenated: %q %v", cat.String(), err)
 	}
 }
+
+// TestBogusCharsetWordKeepsOthersDecoded: one encoded word in a charset
+// nobody knows must not leave the other words encoded, which would hide a
+// filename's real extension from the attachment checks.
+func TestBogusCharsetWordKeepsOthersDecoded(t *testing.T) {
+	_, params, ok := parseMediaType(`attachment; filename="=?x-bogus?Q?a?= =?UTF-8?Q?invoice.exe?="`)
+	if !ok || params["filename"] != "ainvoice.exe" {
+		t.Errorf("filename %q (ok %v), want ainvoice.exe", params["filename"], ok)
+	}
+	if got := DecodeWords("=?UTF-8?B?5pyq5om/6Ku+5bqD5ZGK?= =?x-bogus?Q?a?="); got != "未承諾広告a" {
+		t.Errorf("subject %q", got)
+	}
+	if got := DecodeWords("no words here"); got != "no words here" {
+		t.Errorf("plain %q", got)
+	}
+}

@@ -269,7 +269,7 @@ func parseMediaType(v string) (typ string, params map[string]string, ok bool) {
 	}
 	for k, v := range params {
 		if strings.Contains(v, "=?") {
-			params[k] = decodeWords(v)
+			params[k] = DecodeWords(v)
 		}
 	}
 	return typ, params, ok
@@ -310,11 +310,23 @@ func pctDecode(s string) string {
 	return b.String()
 }
 
-var wordDecoder = mime.WordDecoder{CharsetReader: charsetReader}
+// wordDecoder decodes encoded words in any charset x/text knows; a word in
+// a charset it does not know keeps its bytes, so that one bogus word
+// ("=?x-unknown?Q?a?=") cannot keep the others encoded and hide a
+// filename's extension or a subject's words from the checks.
+var wordDecoder = mime.WordDecoder{CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
+	if d, err := charsetReader(charset, r); err == nil {
+		return d, nil
+	}
+	return r, nil
+}}
 
-// decodeWords decodes RFC 2047 encoded words; a word that cannot be decoded
-// stays as it is.
-func decodeWords(s string) string {
+// DecodeWords decodes the RFC 2047 encoded words of a header value (or a
+// parameter); text that is not an encoded word stays as it is.
+func DecodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
 	d, err := wordDecoder.DecodeHeader(s)
 	if err != nil {
 		return s
