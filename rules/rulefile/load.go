@@ -269,6 +269,12 @@ func (s *Set) compileFile(src Source, seen map[string]*Rule, policies map[string
 				continue
 			}
 			s.Replaced = append(s.Replaced, fmt.Sprintf("%s (%s:%d)", r.Name, r.File, r.Line))
+			// The base set's score for the rule it replaced (the tuned
+			// one) does not carry over: the operator's rule comes with
+			// its own, unless an operator's scores section names it.
+			if _, local := s.LocalScores[r.Name]; !local {
+				delete(s.Scores, r.Name)
+			}
 		}
 		seen[r.Name] = r
 		s.Rules = append(s.Rules, r)

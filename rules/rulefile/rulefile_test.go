@@ -212,7 +212,7 @@ func TestThresholdsPoliciesAndLayers(t *testing.T) {
 rules:
   - {name: SUBJ_X, header: Subject, match: x, score: 1}
   - {name: BODY_Y, body: y, score: 1}
-scores: {SPF_FAIL: 1}
+scores: {SPF_FAIL: 1, BODY_Y: 1.7, SUBJ_X: 1.2}
 thresholds: {add_header: 5, reject: 15}
 `)}
 	local := Source{Name: "/etc/mamori/rules.d/50-local.yaml", Data: []byte(`
@@ -237,6 +237,16 @@ policies:
 	}
 	if s.Scores["SPF_FAIL"] != 3 {
 		t.Errorf("later scores do not win: %v", s.Scores)
+	}
+	// The base set's (tuned) score of a rule it no longer has does not
+	// override the replacement's own; the others stay.
+	if v, ok := s.Scores["BODY_Y"]; ok || s.Scores["SUBJ_X"] != 1.2 {
+		t.Errorf("scores after replacing BODY_Y: BODY_Y %v (present %v), SUBJ_X %v; want BODY_Y absent, SUBJ_X 1.2", v, ok, s.Scores["SUBJ_X"])
+	}
+	// An operator's scores section still wins over the replacement's own.
+	s2, err := Compile([]Source{base, {Name: "40.yaml", Data: []byte("scores: {BODY_Y: 0.4}\n")}, local})
+	if err != nil || s2.Scores["BODY_Y"] != 0.4 {
+		t.Errorf("operator score of a replaced rule: %v %v", s2.Scores["BODY_Y"], err)
 	}
 	th := s.Thresholds
 	if th.AddHeader == nil || *th.AddHeader != 5 || th.Reject == nil || *th.Reject != 0 || th.Quarantine != nil {
