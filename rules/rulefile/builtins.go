@@ -71,7 +71,7 @@ var builtins = map[string]builtin{
 	"html_only": {"HTML text without a plain-text alternative", func(in *Input) (bool, string) {
 		return in.HTMLParts > 0 && in.TextParts == 0, ""
 	}},
-	"image_only": {"images with (almost) no text: under 20 characters of text in all", func(in *Input) (bool, string) {
+	"image_only": {"images with (almost) no text: under 20 bytes of text in all (UTF-8: 20 Latin letters, about 7 Japanese characters)", func(in *Input) (bool, string) {
 		if in.Images == 0 {
 			return false, ""
 		}
@@ -122,7 +122,7 @@ var builtins = map[string]builtin{
 	"link_text_mismatch": {"an HTML link whose visible text shows a web address in another domain than the one it goes to", func(in *Input) (bool, string) {
 		return in.LinkTextMismatch != "", in.LinkTextMismatch
 	}},
-	"short_text_link": {"under 200 characters of text in all, with a link or address in it: a message that is little more than a link", func(in *Input) (bool, string) {
+	"short_text_link": {"under 200 bytes of text in all (UTF-8: about 70 Japanese characters), with a link or address in it: a message that is little more than a link", func(in *Input) (bool, string) {
 		if len(in.Hosts) == 0 || len(in.Attachments) > 0 {
 			return false, ""
 		}

@@ -134,7 +134,13 @@ func ReadDir(dir string) ([]Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, m...)
+		for _, f := range m {
+			// Hidden files are an editor's or a file manager's, not rules:
+			// Emacs's lock link .#50-local.yaml, macOS's ._50-local.yaml.
+			if !strings.HasPrefix(filepath.Base(f), ".") {
+				files = append(files, f)
+			}
+		}
 	}
 	sort.Strings(files)
 	srcs := make([]Source, 0, len(files))
@@ -409,6 +415,9 @@ func (rd *ruleDoc) compile(n *yaml.Node) (*Rule, []problem) {
 	}
 	if set[0] != "header" && rd.Exists {
 		bad("exists", "exists belongs to header rules")
+	}
+	if set[0] != "header" && rd.Negate {
+		bad("negate", "negate belongs to header rules; to fire when a %s rule does not match, write a meta rule: !NAME", set[0])
 	}
 	if pattern != "" {
 		key := set[0]

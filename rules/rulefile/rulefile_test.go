@@ -108,6 +108,7 @@ rules:
 scores:
   bad-name: 1
 `)},
+		{Name: "d.yaml", Data: []byte("rules:\n  - {name: NEG_BODY, body: unsubscribe, negate: true, score: 1}\n")},
 		{Name: "b.yaml", Data: []byte("rules:\n  - {name: DUP, body: y, score: 1}\n")},
 		{Name: "c.yaml", Data: []byte("rules: [\n")},
 	})
@@ -127,6 +128,7 @@ scores:
 		`a.yaml:13: rules[10].bdy: unknown field (did you mean "body"?)`,
 		"b.yaml:2: rules[0] DUP: rule DUP is defined twice (first at a.yaml:12)",
 		"c.yaml:",
+		"d.yaml:2: rules[0] NEG_BODY.negate: negate belongs to header rules; to fire when a body rule does not match, write a meta rule: !NAME",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q", want)
@@ -142,6 +144,9 @@ func TestLoadDirAndScores(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "10-local.yaml"), []byte("rules:\n  - {name: LOCAL, body: x, score: 1}\nscores:\n  SPF_FAIL: 2.5\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "20-more.yml"), []byte("rules:\n  - {name: MORE, uri: y, score: 2}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a rule file"), 0o644)
+	// An editor's lock link and a file manager's metadata file are skipped.
+	os.Symlink("user@host.1234:1700000000", filepath.Join(dir, ".#10-local.yaml"))
+	os.WriteFile(filepath.Join(dir, "._10-local.yaml"), []byte{0, 5, 22, 7, 0, 2}, 0o644)
 	s, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
