@@ -87,8 +87,18 @@ func (p *Pipeline) Checks() []*Entry { return p.all }
 // can skip work (and round trips) nobody needs.
 func (p *Pipeline) NeedsStage(st check.Stage) bool { return len(p.groups[st]) > 0 }
 
-// Acquire pins the pipeline for one message.
-func (p *Pipeline) Acquire() { p.refs.Add(1) }
+// Acquire pins the pipeline for one message. It pins nothing and reports
+// false when the pipeline has been retired (a reload replaced it between
+// the caller loading it and pinning it, so its checks may be closed
+// already): the caller loads the live pipeline and tries again.
+func (p *Pipeline) Acquire() bool {
+	p.refs.Add(1)
+	if p.retired.Load() {
+		p.Release()
+		return false
+	}
+	return true
+}
 
 // Release unpins it; the last release of a retired pipeline closes it.
 func (p *Pipeline) Release() {

@@ -246,7 +246,9 @@ func TestScoreOverrides(t *testing.T) {
 func TestRetiredPipelineClosesAfterLastMessage(t *testing.T) {
 	f := &fake{name: "a", run: symbol("A", 1)}
 	p := eom(f)
-	p.Acquire()
+	if !p.Acquire() {
+		t.Fatal("live pipeline refused")
+	}
 	p.Retire()
 	if f.closed.Load() {
 		t.Fatal("closed while a message still used it")
@@ -255,6 +257,26 @@ func TestRetiredPipelineClosesAfterLastMessage(t *testing.T) {
 	if !f.closed.Load() {
 		t.Fatal("not closed after the last message")
 	}
+}
+
+// TestAcquireRetired: a pipeline retired between a message loading it and
+// pinning it (and closed, nobody holding it) refuses the pin, so the
+// message never runs on closed checks.
+func TestAcquireRetired(t *testing.T) {
+	f := &fake{name: "a", run: symbol("A", 1)}
+	p := eom(f)
+	p.Retire()
+	if !f.closed.Load() {
+		t.Fatal("retired unused pipeline not closed")
+	}
+	if p.Acquire() {
+		t.Fatal("a closed pipeline was pinned")
+	}
+	live := eom(&fake{name: "b", run: symbol("B", 1)})
+	if !live.Acquire() {
+		t.Fatal("live pipeline refused")
+	}
+	live.Release()
 }
 
 func TestStatusHeaders(t *testing.T) {

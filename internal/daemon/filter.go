@@ -61,6 +61,16 @@ func (f *Filter) Swap(p *rules.Pipeline, budget time.Duration) {
 	}
 }
 
+// acquire pins the live pipeline for a message. Swap stores the new
+// pipeline before it retires the old one, so a retry finds a live one.
+func (f *Filter) acquire() *rules.Pipeline {
+	for {
+		if p := f.pipeline.Load(); p.Acquire() {
+			return p
+		}
+	}
+}
+
 // Pipeline returns the live pipeline.
 func (f *Filter) Pipeline() *rules.Pipeline { return f.pipeline.Load() }
 
@@ -105,8 +115,7 @@ func (c *connFilter) Stage(st check.Stage, m *check.Message) milter.Response {
 	defer func() { c.spent += time.Since(t0) }()
 	switch st {
 	case check.Connect, check.Helo:
-		p := c.f.pipeline.Load()
-		p.Acquire()
+		p := c.f.acquire()
 		out := p.Run(ctx, m, st, &c.conn)
 		p.Release()
 		if out.Decision != nil && c.connDeny == nil {
@@ -137,8 +146,7 @@ func (c *connFilter) begin() {
 	if c.p != nil {
 		c.p.Release()
 	}
-	c.p = c.f.pipeline.Load()
-	c.p.Acquire()
+	c.p = c.f.acquire()
 	c.start, c.audited, c.accepted = time.Now(), false, false
 }
 
