@@ -449,10 +449,27 @@ func TestLearnExpire(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "removed 0 tokens") {
 		t.Fatalf("nothing is old yet: exit %d %q %s", code, out, stderr)
 	}
-	for _, bad := range [][]string{{"learn", "--expire", "--max-age", "soon"}, {"learn", "--expire", "--ham", mail}} {
+	// An age so long that twice it would wrap round (and remove everything
+	// learned) is refused, as is a count past 32 bits.
+	for _, bad := range [][]string{
+		{"learn", "--expire", "--max-age", "soon"}, {"learn", "--expire", "--ham", mail},
+		{"learn", "--expire", "--db", db, "--max-age", "60000d"}, {"learn", "--expire", "--db", db, "--max-age", "1000000h"},
+		{"learn", "--expire", "--db", db, "--max-count", "4294967296"},
+	} {
 		if code, _, _ := runCmd(t, bad...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", bad, code, exitUsage)
 		}
+	}
+	if s := dbStats(t, db); s.Learned != 3 {
+		t.Fatalf("refused expiry changed the database: %+v", s)
+	}
+	// Expiring where nothing was learned creates nothing.
+	missing := filepath.Join(dir, "none.db")
+	if code, _, stderr := runCmd(t, "learn", "--expire", "--db", missing); code != exitUsage || !strings.Contains(stderr, "no token database at "+missing) {
+		t.Errorf("missing database: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("expire created %s: %v", missing, err)
 	}
 	// Everything learned is now "older than" a negative horizon: the
 	// tokens seen in one message go; those in all three stay.

@@ -13,9 +13,11 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// Bolt is a Store in a bbolt file: one process at a time opens it (the
-// daemon; the CLI asks the daemon), readers never wait for the writer, and
-// every Learn call is one transaction, durable when it returns.
+// Bolt is a Store in a bbolt file. Readers share the file and a writer
+// has it alone (bbolt's file lock): the daemon opens it read-only for
+// each message, mamori learn and the daemon's last-seen writes open it
+// for writing in short batches. Every Learn call is one transaction,
+// durable when it returns.
 //
 // Layout, all integers big-endian:
 //

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mamori-mail/mamori/internal/redisclient"
@@ -140,6 +141,10 @@ type Checker struct {
 	// touch writes the LastSeen of the tokens scored with; nil when the
 	// pipeline is read-only (mamori check).
 	touch *toucher
+	// fileMu lets the check's own readers (shared) and its last-seen
+	// writes (exclusive) take turns on the bolt file in the process,
+	// handing over at once where bbolt's file lock is polled every 50 ms.
+	fileMu sync.RWMutex
 }
 
 var _ check.Check = (*Checker)(nil)
@@ -174,12 +179,31 @@ func (c *Checker) openForTouch() (Store, error) {
 	if c.redis != nil {
 		return unclosed{c.redis}, nil
 	}
+	c.fileMu.Lock()
 	// Opening for writing would create a missing file: an operator who
 	// removed the database to start afresh gets no empty one back.
 	if _, err := os.Stat(c.cfg.Path); err != nil {
+		c.fileMu.Unlock()
 		return nil, err
 	}
-	return OpenBolt(c.cfg.Path, BoltOptions{Timeout: touchLock})
+	b, err := OpenBolt(c.cfg.Path, BoltOptions{Timeout: touchLock})
+	if err != nil {
+		c.fileMu.Unlock()
+		return nil, err
+	}
+	return unlocking{b, c.fileMu.Unlock}, nil
+}
+
+// unlocking lets the check's readers in again once the write is closed.
+type unlocking struct {
+	Store
+	unlock func()
+}
+
+func (u unlocking) Close() error {
+	err := u.Store.Close()
+	u.unlock()
+	return err
 }
 
 // unclosed keeps the toucher from closing the check's shared Redis store.
@@ -213,8 +237,22 @@ func (c *Checker) Close() error {
 // nothing was learned: the check is silent.
 func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (check.Result, error) {
 	var res check.Result
+	if c.redis == nil {
+		if _, err := os.Stat(c.cfg.Path); errors.Is(err, fs.ErrNotExist) {
+			results.WithLabelValues("untrained").Inc()
+			return res, nil
+		}
+	}
+	// Tokenize before opening the file, so that its lock is held only for
+	// the lookups.
+	toks, err := c.tz.Tokenize(ctx, m)
+	if err != nil {
+		return res, err
+	}
 	var st Store = c.redis
 	if c.redis == nil {
+		c.fileMu.RLock()
+		defer c.fileMu.RUnlock()
 		b, err := OpenBolt(c.cfg.Path, BoltOptions{ReadOnly: true, Timeout: readTimeout})
 		if errors.Is(err, fs.ErrNotExist) {
 			results.WithLabelValues("untrained").Inc()
@@ -227,10 +265,6 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 		st = b
 	}
 	cl, err := New(st, Options{MinSpam: c.cfg.MinSpam, MinHam: c.cfg.MinHam, Tokenizer: c.tz})
-	if err != nil {
-		return res, err
-	}
-	toks, err := c.tz.Tokenize(ctx, m)
 	if err != nil {
 		return res, err
 	}

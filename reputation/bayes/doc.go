@@ -1,9 +1,9 @@
 // Package bayes is Mamori's statistical content classifier, the "Bayes" of
 // SpamAssassin and rspamd: it learns the tokens of messages a user labels
 // spam or ham and scores new messages by them. This package is the pure
-// library: a Tokenizer, a Classifier and the Store interface with two
-// stores, Memory and Bolt. It knows no configuration; the check adapter,
-// its README and metrics live next to it, and a Redis store joins later.
+// library: a Tokenizer, a Classifier and the Store interface with three
+// stores, Memory, Bolt and Redis. The check adapter (check.go, touch.go),
+// its README and metrics live next to it.
 //
 // # Scoring
 //
@@ -151,8 +151,10 @@
 // Memory keeps everything in maps. Bolt keeps it in one go.etcd.io/bbolt
 // file. bbolt is pure Go (the daemon builds with CGO_ENABLED=0), one file
 // with a B+tree read through mmap, so the few hundred lookups of a message
-// cost microseconds; its transactions are ACID with MVCC, so scoring never
-// waits for learning, and a Learn batch is one commit. It is maintained as
+// cost microseconds; its transactions are ACID with MVCC, and a Learn
+// batch is one commit. Between processes, though, bbolt locks the file
+// itself (shared for readers, exclusive for a writer, polled every 50 ms),
+// so the daemon's lookups wait while mamori learn writes a batch. It is maintained as
 // etcd's storage engine. Against SQLite (cgo, or a large transpiled port,
 // plus SQL for key lookups) and LSM stores such as Pebble (background
 // compaction goroutines, many files), it is the smallest thing that is

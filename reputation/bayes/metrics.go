@@ -12,6 +12,6 @@ var (
 	}, []string{"result"})
 	touches = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "mamori", Subsystem: "bayes", Name: "touch_total",
-		Help: "Writes of the last-seen time of tokens used in scoring, by result: written (a chunk of up to 4,096 tokens), postponed (the store was busy or down; kept for the next round), untrained (no database), deferred (a token not kept because 262,144 were already pending).",
+		Help: "Writes of the last-seen time of tokens used in scoring, by result: written (a chunk of up to 2,048 tokens), postponed (the store was busy or down; kept for the next round), untrained (no database), deferred (a token not kept because 262,144 were already pending).",
 	}, []string{"result"})
 )

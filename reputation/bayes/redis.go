@@ -40,9 +40,10 @@ const redisFormat = "1"
 
 const (
 	// redisChunkKeys bounds the keys one script call gets, so that a bulk
-	// Learn or Touch does not block Redis for long; each message stays in
+	// Learn or Touch does not block Redis for long (a review measured
+	// about 350 ms for 20,000, so some 90 ms here); each message stays in
 	// one call.
-	redisChunkKeys = 20_000
+	redisChunkKeys = 5_000
 	// redisScanCount is the COUNT hint of each SCAN page of Expire.
 	redisScanCount = 1000
 	// redisFormatTag starts the error a script returns for a database of

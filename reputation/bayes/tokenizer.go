@@ -134,6 +134,7 @@ func (t *Tokenizer) tokenize(ctx context.Context, headers []check.Header, res *m
 type tokenizing struct {
 	set    map[string]struct{}
 	limit  int   // distinct tokens accepted so far may not exceed it
+	stop   int   // when > 0, the set size at which this words call stops
 	budget int64 // text bytes left to read
 	links  map[*mimepart.Part][]uribl.Found
 	buf    []byte
@@ -148,7 +149,7 @@ type tokenizing struct {
 // add records prefix+tok, copying it only when new.
 func (tz *tokenizing) add(prefix string, tok []byte) {
 	tz.buf = append(append(tz.buf[:0], prefix...), tok...)
-	if _, ok := tz.set[string(tz.buf)]; ok || len(tz.set) >= tz.limit {
+	if _, ok := tz.set[string(tz.buf)]; ok || tz.full() {
 		return
 	}
 	tz.set[string(tz.buf)] = struct{}{}
@@ -156,10 +157,16 @@ func (tz *tokenizing) add(prefix string, tok []byte) {
 
 func (tz *tokenizing) addString(prefix, tok string) {
 	tz.buf = append(append(tz.buf[:0], prefix...), tok...)
-	if _, ok := tz.set[string(tz.buf)]; ok || len(tz.set) >= tz.limit {
+	if _, ok := tz.set[string(tz.buf)]; ok || tz.full() {
 		return
 	}
 	tz.set[string(tz.buf)] = struct{}{}
+}
+
+// full reports whether no new token may be added: the message's limit, or
+// the current words call's own (stop, when set).
+func (tz *tokenizing) full() bool {
+	return len(tz.set) >= tz.limit || tz.stop > 0 && len(tz.set) >= tz.stop
 }
 
 // Headers.
@@ -566,8 +573,14 @@ func (tz *tokenizing) meta(mf *metaFacts) {
 // by their number of digits ("n:4"), longer words by their length
 // ("long:50"), and CJK runs as overlapping bigrams.
 func (tz *tokenizing) words(prefix string, text []byte, max int) {
-	start := len(tz.set)
-	full := func() bool { return len(tz.set) >= tz.limit || max >= 0 && len(tz.set)-start >= max }
+	if max >= 0 {
+		tz.stop = len(tz.set) + max
+		if max == 0 {
+			return
+		}
+		defer func() { tz.stop = 0 }()
+	}
+	full := tz.full
 	if norm.NFKC.QuickSpan(text) == len(text) {
 		// Already NFKC, as nearly all text is: no copy.
 		tz.runes(prefix, text, full)

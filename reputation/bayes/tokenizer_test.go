@@ -286,3 +286,33 @@ func TestTokenizeCancelled(t *testing.T) {
 		t.Error("no error with a cancelled context")
 	}
 }
+
+// TestHeaderTokenCaps: the Subject and From-name caps hold for any text,
+// multibyte included (they were checked on a byte stride that multibyte
+// text could step over).
+func TestHeaderTokenCaps(t *testing.T) {
+	var words []string
+	for a := 'a'; a <= 'z'; a++ {
+		for b := 'a'; b <= 'z'; b++ {
+			words = append(words, "é"+string(a)+string(b))
+		}
+	}
+	long := strings.Join(words, " ")[:2000]
+	raw := "From: " + long + " <x@example.net>\r\nSubject: " + long + "\r\nMessage-ID: <1@example.net>\r\n\r\nbody\r\n"
+	toks := tokenize(t, &Tokenizer{}, []byte(raw))
+	var subj, name int
+	for _, tk := range toks {
+		switch {
+		case strings.HasPrefix(tk, "s:") && !strings.HasPrefix(tk, "s:cs:"):
+			subj++
+		case strings.HasPrefix(tk, "h:from:n:"):
+			name++
+		}
+	}
+	if subj > maxHeaderTokens || name > maxHeaderTokens/4 {
+		t.Errorf("%d subject tokens (cap %d), %d From-name tokens (cap %d)", subj, maxHeaderTokens, name, maxHeaderTokens/4)
+	}
+	if subj < maxHeaderTokens/2 {
+		t.Errorf("only %d subject tokens", subj)
+	}
+}

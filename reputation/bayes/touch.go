@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,14 +15,18 @@ import (
 // what was learned long ago and is still in use, as SpamAssassin's expiry
 // goes by a token's last use. The writes are batched: the check collects
 // the tokens of the messages it scores and writes their LastSeen every
-// touchEvery, in chunks of touchChunk tokens, each chunk in its own short
-// write (the bbolt file is locked exclusively while a writer has it open,
-// and the check's own readers wait at most 300 ms for it).
+// touchEvery, in chunks of touchChunk tokens in key order (neighbouring
+// keys share B+tree pages, so a sorted chunk rewrites few of them), each
+// chunk in its own short write: the bbolt file is locked exclusively
+// while a writer has it open, the check's readers in the process wait for
+// the chunk on a mutex, and a learner in another process that holds the
+// file for longer than touchLock postpones the round rather than keep
+// those readers waiting.
 const (
 	touchEvery   = 10 * time.Minute
-	touchChunk   = 4096
+	touchChunk   = 2048
 	touchPending = 1 << 18 // distinct tokens kept between writes (~8 MiB)
-	touchLock    = time.Second
+	touchLock    = 100 * time.Millisecond
 )
 
 // toucher collects token hashes and writes their LastSeen in the
@@ -91,6 +96,7 @@ func (t *toucher) flush(ctx context.Context) {
 	if len(batch) == 0 {
 		return
 	}
+	slices.Sort(batch)
 	now := t.now()
 	for len(batch) > 0 {
 		n := min(len(batch), touchChunk)

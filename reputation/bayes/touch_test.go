@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +165,81 @@ func TestTouchUntrained(t *testing.T) {
 	c.Close()
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("database created again: %v", err)
+	}
+}
+
+// TestTouchDoesNotStarveReaders: while the last-seen write of many tokens
+// runs on a large database, the check keeps classifying: its readers wait
+// for each chunk on the in-process lock instead of timing out on the
+// polled file lock.
+func TestTouchDoesNotStarveReaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a database of 300,000 tokens")
+	}
+	path := trained(t, 12)
+	st, err := OpenBolt(path, BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Learned as 60 messages of 5,000 tokens (the tokenizer's most).
+	big := make([]Hash, 300_000)
+	var batch []Learning
+	for i := range big {
+		big[i] = Hash(uint64(i+1) * 0x9e3779b97f4a7c15)
+		if (i+1)%5000 == 0 {
+			batch = append(batch, Learning{ID: Hash(1<<60 + i), Class: Ham, Tokens: slices.Sorted(slices.Values(big[i+1-5000 : i+1]))})
+		}
+	}
+	for i := 0; i < len(batch); i += 2 {
+		if _, err := st.Learn(context.Background(), time.Now(), batch[i:i+2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	c := checker(t, "path: "+path+"\nmin_spam: 10\nmin_ham: 10\n")
+	defer c.Close()
+	c.touch.add(big[:100_000])
+
+	done := make(chan struct{})
+	errs := make(chan error, 1000)
+	var classified atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := classify(t, c, spamMsg(5)); err != nil {
+					errs <- err
+				}
+				classified.Add(1)
+			}
+		}()
+	}
+	start := time.Now()
+	c.touch.flush(context.Background())
+	took := time.Since(start)
+	close(done)
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n++; n <= 3 {
+			t.Errorf("classification failed during the write: %v", err)
+		}
+	}
+	t.Logf("wrote 100,000 last-seen times in %v while %d messages were classified, %d failures", took, classified.Load(), n)
+	// Only the tokens of the messages scored meanwhile may be pending.
+	c.touch.mu.Lock()
+	defer c.touch.mu.Unlock()
+	for _, h := range big[:100_000] {
+		if _, ok := c.touch.pending[h]; ok {
+			t.Fatalf("token %x still pending after the write", h)
+		}
 	}
 }
