@@ -112,6 +112,10 @@ func Serve(ctx context.Context, o Options) error {
 		return err
 	}
 	defer d.audit.Close()
+	// The watcher's starting point is the rule directory as it is just
+	// before Build reads it: a file changed during the rest of the start
+	// (listeners, the quarantine store) is then a change, not "loaded".
+	rulesAtStart := dirSum(cfg.Rules.Dir)
 	p, err := cfg.Build(d.data, d.log)
 	if err != nil {
 		return err
@@ -178,7 +182,7 @@ func Serve(ctx context.Context, o Options) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	changed := make(chan struct{}, 1)
-	go d.watchRules(wctx, dirSum(cfg.Rules.Dir), changed)
+	go d.watchRules(wctx, rulesAtStart, changed)
 	for {
 		select {
 		case <-changed:
