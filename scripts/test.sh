@@ -28,7 +28,7 @@ fuzztime=${MAMORI_FUZZTIME:-20000x}
 for target in "FuzzParse ./internal/mailfile/" "FuzzIntake ./milter/" "FuzzWalk ./scanners/mimepart/" \
 	"FuzzParseMediaType ./scanners/mimepart/" "FuzzInspect ./scanners/filetype/" \
 	"FuzzParseRecord ./reputation/spf/" "FuzzExtract ./reputation/uribl/" \
-	"FuzzCompile ./rules/expr/" "FuzzCompile ./rules/rulefile/" "FuzzPrefilter ./rules/rulefile/" \
+	"FuzzCompile ./rules/expr/" "FuzzCompile ./rules/rulefile/" "FuzzPrefilter ./rules/rulefile/" "FuzzScanHTML ./rules/rulefile/" \
 	"FuzzTokenize ./reputation/bayes/" "FuzzClean ./internal/quarantine/"; do
 	set -- $target
 	# Short minimisation: the default (60s) would spend the whole budget shrinking new inputs.
