@@ -904,9 +904,9 @@ func runExpire(o daemon.Options, dbPath string, age time.Duration, maxCount uint
 	var st bayes.Store
 	if bc.Redis != nil {
 		st, err = bc.OpenRedis()
-	} else if _, err = os.Stat(bc.Path); err == nil {
+	} else {
 		// Expiring a database that is not there must not create one.
-		st, err = bayes.OpenBolt(bc.Path, bayes.BoltOptions{Timeout: learnLockTimeout})
+		st, err = bayes.OpenBolt(bc.Path, bayes.BoltOptions{Timeout: learnLockTimeout, MustExist: true})
 	}
 	if err != nil {
 		if bc.Redis == nil {

@@ -45,6 +45,10 @@ type BoltOptions struct {
 	// exclusive lock would otherwise keep the learner out while the daemon
 	// runs. A missing file is an error wrapping fs.ErrNotExist.
 	ReadOnly bool
+	// MustExist opens for writing only a file that is there: a missing one
+	// is an error wrapping fs.ErrNotExist instead of a new, empty database
+	// (expiry and the daemon's last-seen writes must not create one).
+	MustExist bool
 }
 
 // DefaultBoltTimeout is BoltOptions.Timeout when 0.
@@ -80,7 +84,7 @@ func OpenBolt(path string, o BoltOptions) (*Bolt, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultBoltTimeout
 	}
-	if o.ReadOnly {
+	if o.ReadOnly || o.MustExist {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("bayes: open %s: %w", path, err)
 		}

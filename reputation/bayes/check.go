@@ -180,13 +180,9 @@ func (c *Checker) openForTouch() (Store, error) {
 		return unclosed{c.redis}, nil
 	}
 	c.fileMu.Lock()
-	// Opening for writing would create a missing file: an operator who
-	// removed the database to start afresh gets no empty one back.
-	if _, err := os.Stat(c.cfg.Path); err != nil {
-		c.fileMu.Unlock()
-		return nil, err
-	}
-	b, err := OpenBolt(c.cfg.Path, BoltOptions{Timeout: touchLock})
+	// An operator who removed the database to start afresh gets no empty
+	// one back.
+	b, err := OpenBolt(c.cfg.Path, BoltOptions{Timeout: touchLock, MustExist: true})
 	if err != nil {
 		c.fileMu.Unlock()
 		return nil, err
@@ -238,6 +234,7 @@ func (c *Checker) Close() error {
 func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (check.Result, error) {
 	var res check.Result
 	if c.redis == nil {
+		// Nothing learned yet: not worth tokenizing the message.
 		if _, err := os.Stat(c.cfg.Path); errors.Is(err, fs.ErrNotExist) {
 			results.WithLabelValues("untrained").Inc()
 			return res, nil
@@ -277,7 +274,7 @@ func (c *Checker) Run(ctx context.Context, m *check.Message, _ check.Stage) (che
 		return res, nil
 	}
 	if c.touch != nil {
-		c.touch.add(TokenHashes(toks))
+		c.touch.add(r.Hashes)
 	}
 	for _, b := range c.cfg.Bands {
 		if r.Prob >= b.Min && r.Prob < b.Max {

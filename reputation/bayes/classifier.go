@@ -114,8 +114,10 @@ type Result struct {
 	Prob float64
 	// S and H are Fisher's combined spam and ham indicators.
 	S, H float64
-	// Tokens is the number of distinct tokens looked up.
+	// Tokens is the number of distinct tokens looked up, and Hashes are
+	// their hashes (for Store.Touch, without hashing them again).
 	Tokens int
+	Hashes []Hash
 	// Clues are the tokens combined, most significant first.
 	Clues []Clue
 	// Totals are the learned messages the score was computed from.
@@ -149,7 +151,7 @@ func (c *Classifier) Classify(ctx context.Context, tokens []string) (res Result,
 	if err != nil {
 		return Result{}, false, err
 	}
-	res = Result{Tokens: len(hashes), Totals: totals, Prob: 0.5}
+	res = Result{Tokens: len(hashes), Hashes: hashes, Totals: totals, Prob: 0.5}
 	if !c.Ready(totals) {
 		return res, false, nil
 	}

@@ -73,9 +73,9 @@ func (t *toucher) start(every time.Duration) {
 func (t *toucher) add(hashes []Hash) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, h := range hashes {
+	for i, h := range hashes {
 		if len(t.pending) >= touchPending {
-			touches.WithLabelValues("deferred").Add(1)
+			touches.WithLabelValues("deferred").Add(float64(len(hashes) - i))
 			return
 		}
 		t.pending[h] = struct{}{}

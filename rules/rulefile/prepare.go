@@ -185,9 +185,9 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 }
 
 // voidElement reports the HTML elements that have no content and no end
-// tag.
+// tag. name is as html.Tokenizer gives it, lower-case.
 func voidElement(name []byte) bool {
-	switch strings.ToLower(string(name)) {
+	switch string(name) {
 	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr":
 		return true
 	}
