@@ -61,15 +61,15 @@ func TestRuleReloadUnderLoad(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	changed := make(chan struct{}, 1)
+	changed := make(chan string, 1)
 	go d.watchRules(ctx, dirSum(dir), changed)
 	reloaded := make(chan struct{})
 	go func() {
 		defer close(reloaded)
 		for {
 			select {
-			case <-changed:
-				d.Reload()
+			case sum := <-changed:
+				d.reload(sum)
 			case <-ctx.Done():
 				return
 			}

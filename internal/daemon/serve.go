@@ -181,13 +181,13 @@ func Serve(ctx context.Context, o Options) error {
 	defer signal.Stop(sig)
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	changed := make(chan struct{}, 1)
+	changed := make(chan string, 1)
 	go d.watchRules(wctx, rulesAtStart, changed)
 	for {
 		select {
-		case <-changed:
+		case sum := <-changed:
 			d.log.Info("rule files changed; reloading")
-			d.Reload()
+			d.reload(sum)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				d.Reload()
@@ -221,7 +221,16 @@ func (d *Daemon) shutdown() error {
 // Reload re-reads the configuration and swaps in a new pipeline, or keeps
 // the old one and says why (STYLE §5). Settings bound at start (listeners,
 // limits) need a restart; a change to them is logged.
-func (d *Daemon) Reload() {
+func (d *Daemon) Reload() { d.reload("") }
+
+// reload is Reload for the rule files in the state whose hash (dirSum)
+// is want, as the watcher saw them settle; "" takes them as they are. The
+// rule directory must read the same before and after the build: a file
+// written meanwhile (an editor's truncate, then write) would otherwise be
+// compiled half-written, and an empty file is a valid, empty rule set.
+// Such a reload is skipped; the watcher sees the new state settle and
+// reloads again.
+func (d *Daemon) reload(want string) {
 	// Reopen first: log rotation sends SIGHUP whatever state the
 	// configuration file is in.
 	if err := d.audit.Reopen(); err != nil {
@@ -229,8 +238,18 @@ func (d *Daemon) Reload() {
 	}
 	cfg, err := LoadConfig(d.opts)
 	if err == nil {
+		before := dirSum(cfg.Rules.Dir)
+		if want != "" && before != want {
+			d.log.Info("rule files changed again while reloading; waiting for them to settle")
+			return
+		}
 		var p *rules.Pipeline
 		if p, err = cfg.Build(d.data, d.log); err == nil {
+			if dirSum(cfg.Rules.Dir) != before {
+				p.Close()
+				d.log.Info("rule files changed while they were read; reload skipped (the watcher reloads once they settle; with rules.watch off, send SIGHUP again)")
+				return
+			}
 			p.Start()
 			d.filter.Swap(p, cfg.Limits.MessageTimeout.D())
 		}

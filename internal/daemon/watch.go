@@ -9,7 +9,8 @@ import (
 )
 
 // watchRules looks at the rule directory every rules.watch and signals
-// changed once a change has settled: the files' contents must be the same
+// changed, with their hash, once a change has settled: the files'
+// contents must be the same
 // on two looks in a row, so that a file caught half-written by an editor
 // or a deployment tool is not loaded (it would fail, or worse, load a
 // truncated rule list). The reload itself is the SIGHUP one: everything is
@@ -19,7 +20,7 @@ import (
 // (NFS, bind mounts, configuration management replacing the directory),
 // and hashing a few hundred kilobytes of YAML every two seconds is
 // nothing.
-func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- struct{}) {
+func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- string) {
 	last, pending := loaded, ""
 	for {
 		cfg := d.config()
@@ -47,7 +48,7 @@ func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- s
 		default:
 			last, pending = sum, ""
 			select {
-			case changed <- struct{}{}:
+			case changed <- sum:
 			default:
 			}
 		}
