@@ -29,7 +29,7 @@ for target in "FuzzParse ./internal/mailfile/" "FuzzIntake ./milter/" "FuzzWalk 
 	"FuzzParseMediaType ./scanners/mimepart/" "FuzzInspect ./scanners/filetype/" \
 	"FuzzParseRecord ./reputation/spf/" "FuzzExtract ./reputation/uribl/" \
 	"FuzzCompile ./rules/expr/" "FuzzCompile ./rules/rulefile/" "FuzzPrefilter ./rules/rulefile/" "FuzzScanHTML ./rules/rulefile/" \
-	"FuzzTokenize ./reputation/bayes/" "FuzzClean ./internal/quarantine/"; do
+	"FuzzTokenize ./reputation/bayes/" "FuzzClean ./internal/quarantine/" "FuzzParse ./internal/received/"; do
 	set -- $target
 	# Short minimisation: the default (60s) would spend the whole budget shrinking new inputs.
 	go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" -fuzzminimizetime 1s "$2"

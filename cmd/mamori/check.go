@@ -15,6 +15,7 @@ import (
 	"github.com/mamori-mail/mamori/internal/config"
 	"github.com/mamori-mail/mamori/internal/daemon"
 	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/internal/received"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/mamori-mail/mamori/rules/check"
 	"github.com/mamori-mail/mamori/rules/rulefile"
@@ -44,6 +45,9 @@ type CheckResult struct {
 	Error   string         `json:"error,omitempty"`
 	// Policy names the recipient-domain policy whose thresholds applied.
 	Policy string `json:"policy,omitempty"`
+	// Client is the SMTP client read from a Received field (--received-by):
+	// "203.0.113.7 (host.example.net) HELO name", or "none found".
+	Client string `json:"client,omitempty"`
 
 	thresholds *rules.Thresholds
 }
@@ -57,13 +61,14 @@ func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		asJSON, explain            bool
 		clientIP, helo, from, user string
 		clientHost                 string
-		rcpts                      listFlag
+		rcpts, receivedBy          listFlag
 	)
 	fset.BoolVar(&asJSON, "json", false, "print one JSON object per message (see docs/check.md)")
 	fset.BoolVar(&explain, "explain", false, "say why: the thresholds applied, and for each symbol the check or rule (file:line) behind it, the text that matched and the rule's description")
 	fset.StringVar(&clientIP, "client-ip", "", "connecting client `address` to assume (default: none, as for a local submission)")
 	fset.StringVar(&clientHost, "client-host", "unknown", "client host `name` to assume")
 	fset.StringVar(&helo, "helo", "", "HELO/EHLO `name` to assume")
+	fset.Var(&receivedBy, "received-by", "your own mail server's host `name` (.example.org: any host in that domain); repeat or comma-separate. The client, its host name and HELO are read from the newest Received field one of them wrote about another host, as the milter would have been told (instead of --client-ip, --client-host, --helo)")
 	fset.StringVar(&from, "from", "", "envelope sender `address` (default: the message's Return-Path, else From)")
 	fset.Var(&rcpts, "rcpt", "envelope recipient `address`; repeat or comma-separate (default: To and Cc)")
 	fset.StringVar(&user, "auth-user", "", "SASL login to assume, as {auth_authen}")
@@ -81,6 +86,7 @@ Exit status: 0 every message was judged; 1 some file could not be read;
 Examples:
   mamori check suspicious.eml
   mamori check --json --client-ip 203.0.113.7 --from a@example.net Maildir/new
+  mamori check --received-by mx1.example.org,mx2.example.org delivered.eml
   mamori check --explain --config /etc/mamori/mamori.yaml suspicious.eml
 
 Flags:
@@ -102,6 +108,10 @@ Flags:
 			return exitUsage
 		}
 	}
+	if len(receivedBy) > 0 && (clientIP != "" || helo != "") {
+		fmt.Fprintln(stderr, "mamori check: --received-by reads the client from the message; leave out --client-ip and --helo")
+		return exitUsage
+	}
 	cfg, p, ok := loadPipeline(o, stderr)
 	if !ok {
 		return exitUsage
@@ -109,7 +119,7 @@ Flags:
 	defer p.Close()
 	f := daemon.NewFilter(p, nil, cfg.Limits.MessageTimeout.D(), nil)
 	lim := cfg.Limits.MailLimits()
-	env := envelope{ip: ip, host: clientHost, helo: helo, from: from, rcpts: rcpts, user: user}
+	env := envelope{ip: ip, host: clientHost, helo: helo, from: from, rcpts: rcpts, user: user, receivedBy: receivedBy}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	failed := false
@@ -164,6 +174,9 @@ type envelope struct {
 	host, helo, from string
 	user             string
 	rcpts            []string
+	// receivedBy lists the site's own hosts: the client is read from the
+	// trace fields they wrote.
+	receivedBy []string
 }
 
 func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfile.Limits) CheckResult {
@@ -173,6 +186,20 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 	}
 	defer m.Body.(io.Closer).Close()
 	m.ClientIP, m.ClientHost, m.Helo, m.AuthUser = env.ip, env.host, env.helo, env.user
+	client := ""
+	if len(env.receivedBy) > 0 {
+		var trace []string
+		for _, h := range m.Headers {
+			if strings.EqualFold(h.Name, "Received") {
+				trace = append(trace, h.Value())
+			}
+		}
+		client = "none found"
+		if c, ok := received.FromHeaders(trace, env.receivedBy); ok {
+			m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
+			client = fmt.Sprintf("%s (%s) HELO %s, received by %s", c.IP, c.Host, c.Helo, c.By)
+		}
+	}
 	m.Sender = env.from
 	if m.Sender == "" {
 		m.Sender = firstAddress(m.HeaderValue("Return-Path"))
@@ -188,8 +215,9 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 			}
 		}
 	}
-	v := f.CheckMessage(m)
-	return toResult(name, v)
+	res := toResult(name, f.CheckMessage(m))
+	res.Client = client
+	return res
 }
 
 func toResult(name string, v rules.Verdict) CheckResult {
@@ -219,6 +247,9 @@ func printHuman(w io.Writer, r CheckResult) {
 		fmt.Fprintf(w, " [%s]", r.Reply)
 	}
 	fmt.Fprintln(w)
+	if r.Client != "" {
+		fmt.Fprintf(w, "  client: %s\n", r.Client)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range r.Symbols {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Name, trimFloat(s.Score), s.Detail)
@@ -234,7 +265,7 @@ func trimFloat(f float64) string {
 // judged by, then each symbol with where it came from (a check, or a rule
 // file and line), its score, what it saw, and the rule's description.
 func printExplained(w io.Writer, r CheckResult, p *rules.Pipeline) {
-	printHuman(w, CheckResult{File: r.File, Action: r.Action, Score: r.Score, Reason: r.Reason, Reply: r.Reply, Error: r.Error})
+	printHuman(w, CheckResult{File: r.File, Action: r.Action, Score: r.Score, Reason: r.Reason, Reply: r.Reply, Error: r.Error, Client: r.Client})
 	if r.Error != "" {
 		return
 	}

@@ -98,3 +98,32 @@ func TestCheckChargesNoRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReceivedBy: the client comes from the Received field our own
+// server wrote, not from the ones below it, and the client tests judge it.
+func TestCheckReceivedBy(t *testing.T) {
+	msg := filepath.Join(t.TempDir(), "m.eml")
+	os.WriteFile(msg, []byte("Received: from localhost (localhost [127.0.0.1]) by mx.example.org (Postfix) with ESMTP id 2\n"+
+		"Received: from pc17 (unknown [203.0.113.5]) by mx.example.org (Postfix) with SMTP id 1\n"+
+		"Received: from mail.forged.example (mail.forged.example [192.0.2.99]) by pc17\n"+
+		"From: a@b.example\nTo: c@example.org\nSubject: t\n\nbody\n"), 0o644)
+	code, out, stderr := runCmd(t, "check", "--json", "--received-by", "mx.example.org", msg)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"client":"203.0.113.5 (unknown) HELO pc17, received by mx.example.org"`, `"name":"HELO_NOT_FQDN"`, `"name":"CLIENT_NO_RDNS"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %s: %s", want, out)
+		}
+	}
+	// Without it the message is judged with no client, as before.
+	if _, out, _ := runCmd(t, "check", "--json", msg); strings.Contains(out, "HELO_NOT_FQDN") || strings.Contains(out, `"client"`) {
+		t.Errorf("client tests fired without a client: %s", out)
+	}
+	if _, out, _ := runCmd(t, "check", "--received-by", "other.example", msg); !strings.Contains(out, "client: none found") {
+		t.Errorf("no field by our host: %s", out)
+	}
+	if code, _, stderr := runCmd(t, "check", "--received-by", "mx.example.org", "--client-ip", "192.0.2.1", msg); code != exitUsage {
+		t.Errorf("--received-by with --client-ip: exit %d %s", code, stderr)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/mamori-mail/mamori/internal/config"
 	"github.com/mamori-mail/mamori/internal/corpus"
 	"github.com/mamori-mail/mamori/internal/mailfile"
+	"github.com/mamori-mail/mamori/internal/received"
 	"github.com/mamori-mail/mamori/reputation/bayes"
 	"github.com/mamori-mail/mamori/rules"
 	"github.com/mamori-mail/mamori/rules/check"
@@ -174,8 +175,21 @@ func trainBolt(t testing.TB, dir string, msgs []labelled) {
 	}
 }
 
-// judgeFile runs one message through f with the envelope mamori check
-// assumes: sender from Return-Path or From, recipients from To and Cc.
+// corpusRelays are the hosts of the sites that collected the corpus: the
+// mail servers, forwarders and fetchmail hops that wrote the newest
+// Received fields (SpamAssassin's trusted_networks for this corpus). The
+// first field they wrote about another host names the SMTP client the
+// site's milter would have seen; everything below it the sender could
+// have written. Read from the corpus's trace fields, not from its labels.
+var corpusRelays = []string{
+	"localhost", "jalapeno", "phobos", "jmason.org", "zzzzason.org", ".spamassassin.taint.org",
+	"spamassassin.taint.org", ".netnoteinc.com", "dogma.slashnull.org", "webnote.net", "mail.webnote.net",
+	"lerami.lerctr.org",
+}
+
+// judgeData runs one message through f with a fixed envelope and the SMTP
+// client as the receiving site's own Received field records it (none for
+// messages without one: the examples, mail generated on the site).
 func judgeData(t testing.TB, f *Filter, data []byte) rules.Verdict {
 	t.Helper()
 	m, err := mailfile.Parse(bytes.NewReader(data), accLimits)
@@ -184,6 +198,15 @@ func judgeData(t testing.TB, f *Filter, data []byte) rules.Verdict {
 	}
 	m.Sender = "sender@example.net"
 	m.Recipients = []string{"user@example.org"}
+	var trace []string
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, "Received") {
+			trace = append(trace, h.Value())
+		}
+	}
+	if c, ok := received.FromHeaders(trace, corpusRelays); ok {
+		m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
+	}
 	return f.CheckMessage(m)
 }
 

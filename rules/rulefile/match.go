@@ -31,6 +31,12 @@ type Input struct {
 	// LinkTextMismatch is the first HTML link whose visible text shows a
 	// host other than its target's ("shown → target"), or "".
 	LinkTextMismatch string
+	// Undeclared8bit names the first text part that holds 8-bit text
+	// without declaring a charset other than US-ASCII ("1.2: 143 of 2048
+	// bytes"), or "".
+	Undeclared8bit string
+	// Client is the SMTP client, for the client_* and helo_* tests.
+	Client Client
 
 	// Case-folded texts for the prefilter, made on first use.
 	foldedTexts, foldedRaw, foldedHeaders string

@@ -3,6 +3,7 @@ package rulefile
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // the attachments. It uses the MIME walk the content scanners share.
 func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits, lim Limits) (*Input, error) {
 	lim = lim.withDefaults()
-	in := &Input{Headers: DecodeHeaders(m.Headers)}
+	in := &Input{Headers: DecodeHeaders(m.Headers), Client: clientOf(m)}
 	raw, err := io.ReadAll(io.LimitReader(m.BodyReader(), lim.Raw))
 	if err != nil {
 		return nil, err
@@ -59,6 +60,13 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			// counts, not their text.
 			addLinks(in, links[p], seen)
 			continue
+		}
+		if in.Undeclared8bit == "" && asciiCharset(p.Charset) {
+			detail, err := undeclared8bit(p, min(budget, max8bitScan))
+			if err != nil {
+				return nil, err
+			}
+			in.Undeclared8bit = detail
 		}
 		text, err := p.Text(budget)
 		if err != nil {
@@ -221,3 +229,47 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	}
 	return s, false
 }
+
+// max8bitScan bounds the bytes of one part read for undeclared 8-bit text.
+const max8bitScan = 64 << 10
+
+// asciiCharset reports whether a declared charset says US-ASCII, which is
+// also what no charset means (RFC 2046 §4.1.2).
+func asciiCharset(cs string) bool {
+	switch cs {
+	case "", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us":
+		return true
+	}
+	return false
+}
+
+// undeclared8bit reports a part whose text is 8-bit although its charset
+// says US-ASCII: at least 20 bytes with the high bit set, and at least 5%
+// of the bytes read. A stray accented letter in a signature is a
+// careless program; a body in Thai or Shift_JIS with no charset is a bulk
+// tool that never meant the text to be read as sent. HTML that names its
+// charset in a <meta> element has declared it.
+func undeclared8bit(p *mimepart.Part, n int64) (string, error) {
+	if n <= 0 {
+		return "", nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(p.Open(), n))
+	if err != nil {
+		return "", err
+	}
+	high := 0
+	for _, c := range buf {
+		if c >= 0x80 {
+			high++
+		}
+	}
+	if high < 20 || high*20 < len(buf) {
+		return "", nil
+	}
+	if p.ContentType == "text/html" && metaCharset.Match(buf[:min(len(buf), 4096)]) {
+		return "", nil
+	}
+	return fmt.Sprintf("part %s: %d of %d bytes 8-bit, charset %q", p.Path, high, len(buf), p.Charset), nil
+}
+
+var metaCharset = regexp.MustCompile(`(?i)<meta[^>]+charset\s*=`)

@@ -1,0 +1,134 @@
+package rulefile
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/mamori-mail/mamori/rules/check"
+)
+
+// Client is the SMTP client as the MTA reported it.
+type Client struct {
+	IP netip.Addr
+	// Host is the verified host name, "unknown" (Postfix) or "[IP]"
+	// (Sendmail) when there is none.
+	Host string
+	Helo string
+	// Judged is false when the client tests do not apply: a local or
+	// private client (a submission, a relay of our own), an authenticated
+	// one, or none known (a stored message judged without its client).
+	Judged bool
+}
+
+func clientOf(m *check.Message) Client {
+	c := Client{IP: m.ClientIP.Unmap(), Host: strings.ToLower(strings.TrimSuffix(m.ClientHost, ".")), Helo: m.Helo}
+	c.Judged = check.LocalClient(c.IP) == "" && m.AuthUser == ""
+	return c
+}
+
+// The client tests describe how a host that sends mail names itself. A
+// mail server on the Internet has a host name that resolves both ways
+// (RFC 1912 §2.1; the large mailbox providers refuse mail without one)
+// and says it in HELO (RFC 5321 §4.1.1.1: a fully qualified name, or an
+// address literal only when it has none). Hosts in address pools (home
+// lines, dial-up, mobile) have generated names and are not mail servers:
+// mail straight from them is malware or a misconfigured script.
+func init() {
+	for name, b := range map[string]builtin{
+		"client_no_rdns": {"the SMTP client has no verified host name (no PTR record, or one whose name does not resolve back to the address)", func(in *Input) (bool, string) {
+			c := in.Client
+			if !c.Judged {
+				return false, ""
+			}
+			return c.Host == "" || c.Host == "unknown" || strings.HasPrefix(c.Host, "["), c.IP.String()
+		}},
+		"client_dynamic": {"the SMTP client's host name is an address pool's: it holds the address's numbers (c-198-51-100-7.example.net) or a word such as dsl, dialup, dynamic, pool, ppp, cable", func(in *Input) (bool, string) {
+			c := in.Client
+			if !c.Judged {
+				return false, ""
+			}
+			return poolName(c.Host, c.IP), c.Host
+		}},
+		"helo_not_fqdn": {"the HELO name has no dot or is localhost (RFC 5321 wants a fully qualified name or an address literal)", func(in *Input) (bool, string) {
+			c := in.Client
+			if !c.Judged || c.Helo == "" || isAddress(c.Helo) {
+				return false, ""
+			}
+			h := strings.ToLower(strings.TrimSuffix(c.Helo, "."))
+			return !strings.Contains(h, ".") || h == "localhost.localdomain" || strings.HasPrefix(h, "localhost."), c.Helo
+		}},
+		"helo_ip": {"the HELO name is an IP address, bare or as an address literal [192.0.2.1], rather than a host name", func(in *Input) (bool, string) {
+			c := in.Client
+			return c.Judged && isAddress(c.Helo), c.Helo
+		}},
+		"helo_dynamic": {"the HELO name is an address pool's host name (as client_dynamic)", func(in *Input) (bool, string) {
+			c := in.Client
+			if !c.Judged || isAddress(c.Helo) {
+				return false, ""
+			}
+			return poolName(c.Helo, c.IP), c.Helo
+		}},
+	} {
+		builtins[name] = b
+	}
+}
+
+// isAddress reports whether a HELO name is an IP address, bare or as an
+// address literal.
+func isAddress(helo string) bool {
+	h := strings.TrimSuffix(strings.TrimPrefix(helo, "["), "]")
+	if len(h) >= 5 && strings.EqualFold(h[:5], "ipv6:") {
+		h = h[5:]
+	}
+	_, err := netip.ParseAddr(h)
+	return err == nil
+}
+
+// poolWords are the words providers put in the names of addresses they
+// hand out to customers, seen as whole labels or label prefixes
+// (adsl-…, dhcp123, dyn-…).
+var poolWords = []string{
+	"adsl", "broadband", "cable", "cpe", "cust", "customer", "dhcp", "dial", "dialin", "dialup",
+	"dip", "dsl", "dyn", "dynamic", "dynip", "ftth", "pool", "ppp", "pppoe", "resident", "residential",
+	"vdsl", "xdsl",
+}
+
+// poolName reports whether a host name looks generated for an address
+// pool: the labels left of its registered domain hold two of the
+// address's last numbers next to each other (in either order, in decimal
+// or as the whole address in hex), or begin with one of poolWords.
+func poolName(host string, ip netip.Addr) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "" || host == "unknown" || strings.HasPrefix(host, "[") || !strings.Contains(host, ".") {
+		return false
+	}
+	left := strings.TrimSuffix(strings.TrimSuffix(host, check.OrgDomain(host)), ".")
+	if left == "" {
+		return false
+	}
+	words := strings.FieldsFunc(left, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') })
+	for _, w := range words {
+		letters := strings.TrimRightFunc(w, func(r rune) bool { return '0' <= r && r <= '9' })
+		for _, p := range poolWords {
+			if letters == p {
+				return true
+			}
+		}
+	}
+	if !ip.Is4() {
+		return false
+	}
+	a := ip.As4()
+	if strings.Contains(left, fmt.Sprintf("%02x%02x%02x%02x", a[0], a[1], a[2], a[3])) {
+		return true
+	}
+	c, d := strconv.Itoa(int(a[2])), strconv.Itoa(int(a[3]))
+	for i := 0; i+1 < len(words); i++ {
+		if (words[i] == c && words[i+1] == d) || (words[i] == d && words[i+1] == c) {
+			return true
+		}
+	}
+	return false
+}
