@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,48 @@ policies:
 	}
 	if m := s.mamori.Metrics(t); !strings.Contains(m, "mamori_rules_info{version=") || !strings.Contains(m, `mamori_rules_hits_total{rule="LOCAL_PROJECT_X"} 2`) {
 		t.Errorf("rule metrics:\n%s", grep(m, "mamori_rules"))
+	}
+}
+
+// TestPostfixClientNames: the client tests judge the client as Postfix
+// reports it to the milter. XCLIENT from loopback plays clients from the
+// Internet: one without a verified name that greets with a bare word, one
+// on a provider's address pool, one that greets with an address literal,
+// and a well-named server, which none of the tests may touch.
+func TestPostfixClientNames(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t)
+	m := harness.StartMamori(t, "")
+	pf := harness.StartPostfix(t, harness.PostfixOptions{Milter: m.Milter, DefaultAction: "tempfail", Sink: sink,
+		Main: map[string]string{"smtpd_authorized_xclient_hosts": "127.0.0.0/8", "mynetworks": "127.0.0.0/8 203.0.113.0/24"}})
+	clientSymbols := []string{"CLIENT_NO_RDNS", "CLIENT_DYNAMIC", "HELO_NOT_FQDN", "HELO_IP", "HELO_DYNAMIC"}
+	for i, tc := range []struct {
+		ip, name, helo string
+		want           []string
+	}{
+		{"203.0.113.20", "[UNAVAILABLE]", "pc17", []string{"CLIENT_NO_RDNS", "HELO_NOT_FQDN"}},
+		{"203.0.113.21", "c-203-0-113-21.hsd1.example.net", "c-203-0-113-21.hsd1.example.net", []string{"CLIENT_DYNAMIC", "HELO_DYNAMIC"}},
+		{"203.0.113.22", "mail.example.net", "[203.0.113.22]", []string{"HELO_IP"}},
+		{"203.0.113.23", "mail.example.net", "mail.example.net", nil},
+	} {
+		subject := fmt.Sprintf("client%d", i)
+		c := harness.DialSMTP(t, pf.SMTPAddr, "client.example")
+		if r := c.Cmd("XCLIENT ADDR=" + tc.ip + " NAME=" + tc.name); r.Code != 220 {
+			t.Fatalf("XCLIENT: %v", r)
+		}
+		if r := c.Cmd("EHLO " + tc.helo); r.Code != 250 {
+			t.Fatalf("EHLO: %v", r)
+		}
+		if r := c.Send("alice@example.net", []string{"bob@example.org"}, message(subject)); !r.OK() {
+			t.Fatalf("%s: %v", subject, r)
+		}
+		c.Close()
+		recs := m.WaitAudit(t, i+1, 20*time.Second)
+		got := symbolsOf(recs[len(recs)-1])
+		for _, sym := range clientSymbols {
+			if has, want := strings.Contains(got, sym+":"), slices.Contains(tc.want, sym); has != want {
+				t.Errorf("%s (%s, HELO %s): %s present %v, want %v: %s", tc.ip, tc.name, tc.helo, sym, has, want, got)
+			}
+		}
 	}
 }

@@ -35,6 +35,9 @@ type Input struct {
 	// without declaring a charset other than US-ASCII ("1.2: 143 of 2048
 	// bytes"), or "".
 	Undeclared8bit string
+	// ControlChars names the first text part whose text holds
+	// minControlChars or more control characters ("part 1: 12"), or "".
+	ControlChars string
 	// Client is the SMTP client, for the client_* and helo_* tests.
 	Client Client
 

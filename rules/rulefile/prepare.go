@@ -73,6 +73,11 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			return nil, err
 		}
 		budget -= int64(len(text))
+		if in.ControlChars == "" {
+			if n := controlChars(text); n >= minControlChars {
+				in.ControlChars = fmt.Sprintf("part %s: %d", p.Path, n)
+			}
+		}
 		in.Texts = append(in.Texts, text)
 		addLinks(in, links[p], seen)
 		if isHTML && (!in.InvisibleText || in.LinkTextMismatch == "") && htmlBudget > 0 {
@@ -273,3 +278,22 @@ func undeclared8bit(p *mimepart.Part, n int64) (string, error) {
 }
 
 var metaCharset = regexp.MustCompile(`(?i)<meta[^>]+charset\s*=`)
+
+// minControlChars is how many control characters make a text part binary
+// data rather than text with a stray one.
+const minControlChars = 5
+
+// controlChars counts the C0 control characters and DEL in decoded text,
+// other than tab, line feed, form feed and carriage return: characters no
+// one types, which a text part holds when a binary file was sent as text.
+func controlChars(text string) int {
+	n := 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '\t' || c == '\n' || c == '\f' || c == '\r':
+		case c < 0x20 || c == 0x7f:
+			n++
+		}
+	}
+	return n
+}

@@ -124,7 +124,7 @@ scores:
 		"a.yaml:8: rules[5] HDR_NO_MATCH.match: a header rule needs match",
 		"a.yaml:9: rules[6] HDR_BOTH.match: a header rule takes match or exists",
 		"a.yaml:10: rules[7] MATCH_ON_BODY.match: match belongs to header rules",
-		`a.yaml:11: rules[8] UNKNOWN_BUILTIN.builtin: "missing_dat" is not a built-in test (known: client_dynamic, client_no_rdns, date_in_future, filler_line`,
+		`a.yaml:11: rules[8] UNKNOWN_BUILTIN.builtin: "missing_dat" is not a built-in test (known: client_dynamic, client_no_rdns, control_chars, date_in_future`,
 		`a.yaml:13: rules[10].bdy: unknown field (did you mean "body"?)`,
 		"b.yaml:2: rules[0] DUP: rule DUP is defined twice (first at a.yaml:12)",
 		"c.yaml:",
@@ -181,6 +181,7 @@ func TestBuiltins(t *testing.T) {
 		"header_not_utf8":               {"From: a@x.example\r\nSubject: caf\xe9 offer\r\n\r\nhi\r\n", true},
 		"filler_line":                   {"From: a@x.example\r\n\r\nHello\r\n  gcoakgwnibgafjecarccjbjiiqlluijs \r\n", true},
 		"short_text_link":               {"From: a@x.example\r\n\r\nHave a look: http://site.example/offer\r\n", true},
+		"control_chars":                 {"From: a@x.example\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x01\x02\x03 Worldwide\r\n", true},
 		"undeclared_8bit":               {"From: a@x.example\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("\x82\xa8\x8b\xe0\x82\xaa ", 10) + "http://x.example/\r\n", true},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -198,6 +199,7 @@ func TestBuiltins(t *testing.T) {
 		{"header_not_utf8", "From: a@x.example\r\nSubject: café =?iso-8859-1?q?caf=E9?=\r\n\r\nhi\r\n"},
 		{"filler_line", "From: a@x.example\r\n\r\nsee https://example.com/averyveryverylongpathnamehere and Donaudampfschifffahrtsgesellschaft\r\n"},
 		{"short_text_link", "From: a@x.example\r\n\r\n" + strings.Repeat("Long enough text without any link. ", 8) + "http://site.example/\r\n"},
+		{"control_chars", "From: a@x.example\r\n\r\nCols:\ta\tb\fpage two\r\n\x1b$B$3$s\x1b(B\x07\r\n"},
 		{"undeclared_8bit", "From: a@x.example\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\n" + strings.Repeat("\x82\xa8\x8b\xe0\x82\xaa ", 10) + "\r\n"},
 		{"undeclared_8bit", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<html><head><meta http-equiv=Content-Type content=\"text/html; charset=gb2312\"></head><body>" + strings.Repeat("\xc4\xfa\xba\xc3", 10) + "</body></html>\r\n"},
 		{"undeclared_8bit", "From: a@x.example\r\n\r\nThanks, see you soon.\r\n-- \r\nRen\xe9 M\xfcller, Z\xfcrich\r\n"},
