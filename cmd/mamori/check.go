@@ -188,14 +188,8 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 	m.ClientIP, m.ClientHost, m.Helo, m.AuthUser = env.ip, env.host, env.helo, env.user
 	client := ""
 	if len(env.receivedBy) > 0 {
-		var trace []string
-		for _, h := range m.Headers {
-			if strings.EqualFold(h.Name, "Received") {
-				trace = append(trace, h.Value())
-			}
-		}
 		client = "none found"
-		if c, ok := received.FromHeaders(trace, env.receivedBy); ok {
+		if c, ok := received.FromFields(m.Headers, env.receivedBy); ok {
 			m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
 			client = fmt.Sprintf("%s (%s) HELO %s, received by %s", c.IP, c.Host, c.Helo, c.By)
 		}

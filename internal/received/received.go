@@ -22,6 +22,8 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+
+	"github.com/mamori-mail/mamori/rules/check"
 )
 
 // Client is what one Received field tells of the host that sent.
@@ -154,6 +156,17 @@ func FromHeaders(values []string, ours []string) (Client, bool) {
 		return c, true
 	}
 	return Client{}, false
+}
+
+// FromFields is FromHeaders over a message's header fields.
+func FromFields(hs []check.Header, ours []string) (Client, bool) {
+	var trace []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, "Received") {
+			trace = append(trace, h.Value())
+		}
+	}
+	return FromHeaders(trace, ours)
 }
 
 func internal(c Client, ours []string) bool {
