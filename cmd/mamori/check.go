@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -68,7 +69,7 @@ func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fset.StringVar(&clientIP, "client-ip", "", "connecting client `address` to assume (default: none, as for a local submission)")
 	fset.StringVar(&clientHost, "client-host", "unknown", "client host `name` to assume")
 	fset.StringVar(&helo, "helo", "", "HELO/EHLO `name` to assume")
-	fset.Var(&receivedBy, "received-by", "your own mail server's host `name` (.example.org: any host in that domain); repeat or comma-separate. The client, its host name and HELO are read from the newest Received field one of them wrote about another host, as the milter would have been told (instead of --client-ip, --client-host, --helo)")
+	fset.Var(&receivedBy, "received-by", "your own mail server's host `name` (.example.org: any host in that domain); repeat or comma-separate. The client, its host name, HELO and SMTP AUTH login are read from the newest Received field one of them wrote about another host, as the milter would have been told (instead of --client-ip, --client-host, --helo, --auth-user)")
 	fset.StringVar(&from, "from", "", "envelope sender `address` (default: the message's Return-Path, else From)")
 	fset.Var(&rcpts, "rcpt", "envelope recipient `address`; repeat or comma-separate (default: To and Cc)")
 	fset.StringVar(&user, "auth-user", "", "SASL login to assume, as {auth_authen}")
@@ -108,9 +109,18 @@ Flags:
 			return exitUsage
 		}
 	}
-	if len(receivedBy) > 0 && (clientIP != "" || helo != "") {
-		fmt.Fprintln(stderr, "mamori check: --received-by reads the client from the message; leave out --client-ip and --helo")
-		return exitUsage
+	if len(receivedBy) > 0 {
+		conflict := ""
+		fset.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "client-ip", "client-host", "helo", "auth-user":
+				conflict = f.Name
+			}
+		})
+		if conflict != "" {
+			fmt.Fprintf(stderr, "mamori check: --received-by reads the client from the message; leave out --%s\n", conflict)
+			return exitUsage
+		}
 	}
 	cfg, p, ok := loadPipeline(o, stderr)
 	if !ok {
@@ -192,6 +202,10 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 		if c, ok := received.FromFields(m.Headers, env.receivedBy); ok {
 			m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
 			client = fmt.Sprintf("%s (%s) HELO %s, received by %s", c.IP, c.Host, c.Helo, c.By)
+			if c.Authenticated {
+				m.AuthUser = cmp.Or(c.User, "authenticated")
+				client += ", authenticated as " + m.AuthUser
+			}
 		}
 	}
 	m.Sender = env.from

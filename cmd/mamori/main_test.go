@@ -123,7 +123,18 @@ func TestCheckReceivedBy(t *testing.T) {
 	if _, out, _ := runCmd(t, "check", "--received-by", "other.example", msg); !strings.Contains(out, "client: none found") {
 		t.Errorf("no field by our host: %s", out)
 	}
-	if code, _, stderr := runCmd(t, "check", "--received-by", "mx.example.org", "--client-ip", "192.0.2.1", msg); code != exitUsage {
-		t.Errorf("--received-by with --client-ip: exit %d %s", code, stderr)
+	for _, flag := range []string{"--client-ip=192.0.2.1", "--client-host=x.example", "--helo=x.example", "--auth-user=alice"} {
+		if code, _, stderr := runCmd(t, "check", "--received-by", "mx.example.org", flag, msg); code != exitUsage {
+			t.Errorf("--received-by with %s: exit %d %s", flag, code, stderr)
+		}
+	}
+	// A submission through our server is an authenticated user's, whose
+	// home line and laptop name are not judged.
+	auth := filepath.Join(t.TempDir(), "auth.eml")
+	os.WriteFile(auth, []byte("Received: from laptop (c-203-0-113-5.hsd1.example.net [203.0.113.5]) (Authenticated sender: alice) by mx.example.org (Postfix) with ESMTPSA id 1\n"+
+		"From: a@example.org\nTo: c@example.org\nSubject: t\n\nbody\n"), 0o644)
+	_, out, _ = runCmd(t, "check", "--json", "--received-by", "mx.example.org", auth)
+	if !strings.Contains(out, "authenticated as alice") || strings.Contains(out, "HELO_NOT_FQDN") || strings.Contains(out, "CLIENT_DYNAMIC") {
+		t.Errorf("authenticated submission: %s", out)
 	}
 }

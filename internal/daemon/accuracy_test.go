@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -200,6 +201,9 @@ func judgeData(t testing.TB, f *Filter, data []byte) rules.Verdict {
 	m.Recipients = []string{"user@example.org"}
 	if c, ok := received.FromFields(m.Headers, corpusRelays); ok {
 		m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
+		if c.Authenticated {
+			m.AuthUser = cmp.Or(c.User, "authenticated")
+		}
 	}
 	return f.CheckMessage(m)
 }
@@ -379,8 +383,8 @@ func TestCorpusAccuracy(t *testing.T) {
 	} else {
 		t.Log("target not met: want at least 99% of spam flagged with at most 5 of 2,500 ham")
 	}
-	if c.spamFlagged*1000 < c.spam*965 || c.hamFlagged > 5 || c.hamReject > 0 || talone.groups["corpus"].hamReject > 0 {
-		t.Errorf("below the floor (96.5%% of spam, at most 5 ham flagged, no ham rejected by score): %v", c)
+	if c.spamFlagged*1000 < c.spam*975 || c.hamFlagged > 5 || c.hamReject > 0 || talone.groups["corpus"].hamReject > 0 {
+		t.Errorf("below the floor (97.5%% of spam, at most 5 ham flagged, no ham rejected by score): %v", c)
 	}
 	if com.hamFlagged > 3 || com.hamReject > 0 || talone.groups["commercial"].hamFlagged > 0 {
 		t.Errorf("legitimate commercial mail flagged: %v; %v", com, talone.groups["commercial"])

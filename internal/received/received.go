@@ -16,12 +16,14 @@
 //	Exim      from RDNS ([IP] helo=HELO)     from [IP] (helo=HELO)
 //	          from HELO ([IP])               HELO equal to the verified name
 //	qmail     from RDNS (HELO name) (IP)     from unknown (HELO name) (IP)
+//	fetchmail from HOST [IP] by localhost with IMAP
 package received
 
 import (
 	"errors"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mamori-mail/mamori/rules/check"
 )
@@ -31,70 +33,101 @@ type Client struct {
 	IP netip.Addr
 	// Host is the client's verified host name, or "unknown" when the
 	// receiving server found none (or found one that did not resolve
-	// back), as Postfix reports it to a milter.
-	Host string
-	// Helo is the name the client gave in HELO or EHLO, as written.
+	// back), as Postfix reports it to a milter. qmail does not verify the
+	// name it writes; Verified says whether the name is one the client
+	// could not choose (a verified PTR name, or fetchmail's configured
+	// server).
+	Host     string
+	Verified bool
+	// Helo is the name the client gave in HELO or EHLO, as written; ""
+	// when the field does not say.
 	Helo string
 	// By is the host that wrote the field.
 	By string
+	// Authenticated is set when the field records an SMTP AUTH login
+	// (ESMTPA, ESMTPSA, "Authenticated sender:", Sendmail's
+	// "(authenticated"); User is the login when it is written.
+	Authenticated bool
+	User          string
 }
 
-// ErrNoClient means the field names no client address the parser knows.
-var ErrNoClient = errors.New("no client address in the from clause")
+// ErrNoClient means the field has no from clause.
+var ErrNoClient = errors.New("no from clause")
+
+// ErrUnknownFormat means the field has a from clause in a form the parser
+// does not know, or one that does not record a verified host name.
+var ErrUnknownFormat = errors.New("from clause in an unknown form")
 
 // maxField bounds the text read of one field: real ones are under 500
-// bytes, and a header can be megabytes.
-const maxField = 4096
+// bytes, and a header can be megabytes. maxName bounds a name kept (a DNS
+// name is at most 253 bytes).
+const (
+	maxField = 4096
+	maxName  = 255
+)
 
 // Parse reads one Received field's value.
 func Parse(value string) (Client, error) {
 	if len(value) > maxField {
 		value = value[:maxField]
 	}
-	v := strings.Join(strings.Fields(value), " ")
+	v := strings.Join(strings.Fields(strings.ToValidUTF8(value, "?")), " ")
 	var c Client
-	if by := clauseWord(v, "by"); by != "" {
-		c.By = strings.ToLower(by)
-	}
 	rest, ok := cutWord(v, "from")
 	if !ok {
+		c.By = clauseWord(v, "by")
 		return c, ErrNoClient
 	}
 	// The first word is the HELO name (Postfix, Sendmail) or the verified
-	// name (Exim, qmail); the comments after it say which.
+	// name (Exim, qmail); the comments after it say which. The by clause
+	// is looked for only after them, so that no HELO name can pose as it.
 	first, rest, _ := strings.Cut(rest, " ")
-	comments := leadingComments(rest)
+	comments, after := leadingComments(rest)
+	c.By = clauseWord(after, "by")
+	c.Authenticated, c.User = authentication(after, comments)
+	var err error
 	switch {
 	case len(comments) >= 2 && strings.HasPrefix(comments[0], "HELO "):
-		// qmail: from RDNS (HELO name) (IP)
+		// qmail: from NAME (HELO name) (IP), or (user@IP) with an
+		// ident answer. NAME is tcpserver's unverified PTR name.
 		c.Helo = strings.TrimSpace(comments[0][len("HELO "):])
 		c.Host = first
-		if ip, ok := parseIP(comments[1]); ok {
-			c.IP = ip
+		addr := comments[1]
+		if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+			addr = addr[i+1:]
+		}
+		if c.IP, ok = parseIP(addr); !ok {
+			err = ErrUnknownFormat
+		}
+	case strings.HasPrefix(first, "[") && (len(comments) == 0 || !strings.Contains(comments[0], "[")):
+		// Exim without a verified name: from [IP], with (helo=NAME),
+		// (port=N) or nothing when the HELO was the address itself.
+		ip, ok := bracketIP(first)
+		if !ok {
+			err = ErrUnknownFormat
+		}
+		c.IP, c.Host, c.Verified = ip, "unknown", true
+		if len(comments) > 0 {
+			c.Helo = eximHelo(comments[0])
 		}
 	case len(comments) >= 1 && strings.Contains(comments[0], "helo="):
-		// Exim: from RDNS ([IP] helo=HELO), or from [IP] (helo=HELO)
-		in := comments[0]
-		_, helo, _ := strings.Cut(in, "helo=")
-		c.Helo, _, _ = strings.Cut(helo, " ")
-		c.Helo = strings.TrimSuffix(c.Helo, ")")
-		if ip, ok := bracketIP(first); ok {
-			c.IP, c.Host = ip, "unknown"
-		} else {
-			c.Host = first
-			c.IP, _ = bracketIP(in)
+		// Exim: from NAME ([IP] helo=HELO), NAME verified.
+		c.Host, c.Verified, c.Helo = first, true, eximHelo(comments[0])
+		if c.IP, ok = bracketIP(comments[0]); !ok {
+			err = ErrUnknownFormat
 		}
 	case len(comments) >= 1:
 		// Postfix or Sendmail: from HELO (RDNS [IP]); Exim with the HELO
-		// equal to the verified name: from HOST ([IP]).
+		// equal to the verified name: from HOST ([IP]). An address
+		// without brackets (Exchange) comes with no verified name, so
+		// those fields are not read.
 		in := comments[0]
-		c.Helo = first
-		ip, ok := bracketIP(in)
-		if !ok {
-			ip, ok = parseIP(in)
+		c.Helo, c.Verified = first, true
+		if c.IP, ok = bracketIP(in); !ok {
+			err = ErrUnknownFormat
+			break
 		}
-		c.IP = ip
-		name := strings.TrimSpace(in[:max(0, strings.IndexByte(in, '['))])
+		name := strings.TrimSpace(in[:strings.IndexByte(in, '[')])
 		if _, host, found := strings.Cut(name, "@"); found {
 			name = host // Sendmail's ident answer, user@host
 		}
@@ -103,22 +136,81 @@ func Parse(value string) (Client, error) {
 		case strings.Contains(in, "may be forged"):
 			c.Host = "unknown"
 		case name == "" && strings.Contains(v, "(Exim "):
-			c.Host = first // Exim leaves out a HELO equal to the verified name
+			c.Host, c.Helo = first, first // Exim leaves out a HELO equal to the verified name
 		case name == "":
 			c.Host = "unknown"
 		default:
 			c.Host = name
 		}
+	case strings.HasPrefix(after, "["):
+		// fetchmail: from HOST [IP] by localhost with IMAP; HOST is the
+		// server the site's own configuration told fetchmail to poll, a
+		// name the server did not choose.
+		word, _, _ := strings.Cut(after, " ")
+		c.Host, c.Verified = first, true
+		if c.IP, ok = bracketIP(word); !ok {
+			err = ErrUnknownFormat
+		}
+	default:
+		err = ErrUnknownFormat
 	}
-	if !c.IP.IsValid() {
-		return c, ErrNoClient
+	if err != nil {
+		return c, err
 	}
 	c.IP = c.IP.Unmap()
-	c.Host = strings.ToLower(strings.TrimSuffix(c.Host, "."))
+	c.Host = bound(strings.ToLower(strings.TrimSuffix(c.Host, ".")))
+	c.Helo = bound(c.Helo)
 	if c.Host == "" {
 		c.Host = "unknown"
 	}
 	return c, nil
+}
+
+// bound cuts a name to maxName bytes, at a character boundary.
+func bound(s string) string {
+	if len(s) <= maxName {
+		return s
+	}
+	s = s[:maxName]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// eximHelo returns the helo= value of an Exim comment.
+func eximHelo(comment string) string {
+	_, helo, ok := strings.Cut(comment, "helo=")
+	if !ok {
+		return ""
+	}
+	helo, _, _ = strings.Cut(helo, " ")
+	return strings.TrimSuffix(helo, ")")
+}
+
+// authentication reads an SMTP AUTH login from the comments Postfix
+// ("Authenticated sender: alice") and Sendmail ("authenticated as alice
+// bits=0", "authenticated bits=0") write, or from the with clause
+// (ESMTPA, ESMTPSA: RFC 3848).
+func authentication(after string, comments []string) (bool, string) {
+	for _, c := range comments {
+		if rest, ok := strings.CutPrefix(c, "Authenticated sender: "); ok {
+			user, _, _ := strings.Cut(rest, " ")
+			return true, bound(user)
+		}
+		if rest, ok := strings.CutPrefix(c, "authenticated"); ok && (rest == "" || rest[0] == ' ') {
+			if r, ok := strings.CutPrefix(rest, " as "); ok {
+				user, _, _ := strings.Cut(r, " ")
+				return true, bound(user)
+			}
+			return true, ""
+		}
+	}
+	switch clauseWord(after, "with") {
+	case "esmtpa", "esmtpsa", "lmtpa", "lmtpsa", "utf8smtpa", "utf8smtpsa":
+		return true, ""
+	}
+	return false, ""
 }
 
 // Trusted reports whether a host name belongs to the site: name is one of
@@ -136,21 +228,25 @@ func Trusted(name string, list []string) bool {
 
 // FromHeaders finds the client that handed the message to the site. It
 // reads the Received fields top down, the newest first: fields written by
-// the site's own hosts (ours) about its own hosts (ours, loopback, private
-// addresses) are internal hops; the first field written by one of ours
-// about any other client names the client. It stops at the first field
-// not written by one of ours, because from there on the sender writes the
-// trace. ok is false when no such field exists.
+// the site's own hosts (ours) about its own hosts (a verified name of
+// ours, loopback, private addresses) are internal hops, and fields without
+// a from clause (fetchmail, a local pickup) are skipped; the first field
+// written by one of ours about any other client names the client. It
+// stops, finding none, at the first field not written by one of ours or
+// whose from clause it cannot read: from there on the trace may be the
+// sender's. A HELO name never makes a hop internal: the client chose it.
 func FromHeaders(values []string, ours []string) (Client, bool) {
 	for _, v := range values {
 		c, err := Parse(v)
 		if c.By == "" || !Trusted(c.By, ours) {
 			return Client{}, false
 		}
-		if err != nil {
-			continue // a hop without an address: fetchmail, local pickup
-		}
-		if internal(c, ours) {
+		switch {
+		case errors.Is(err, ErrNoClient):
+			continue
+		case err != nil:
+			return Client{}, false
+		case internal(c, ours):
 			continue
 		}
 		return c, true
@@ -170,11 +266,7 @@ func FromFields(hs []check.Header, ours []string) (Client, bool) {
 }
 
 func internal(c Client, ours []string) bool {
-	ip := c.IP
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
-		return true
-	}
-	return Trusted(c.Host, ours) || (c.Host == "unknown" && Trusted(c.Helo, ours))
+	return check.LocalClient(c.IP) != "" || (c.Verified && Trusted(c.Host, ours))
 }
 
 // cutWord returns what follows the word w at the start of v.
@@ -186,14 +278,16 @@ func cutWord(v, w string) (string, bool) {
 }
 
 // clauseWord returns the word after the clause keyword w, outside
-// comments.
+// comments, lower-cased.
 func clauseWord(v, w string) string {
-	if rest, ok := cutWord(v, w); ok {
-		word, _, _ := strings.Cut(rest, " ")
-		return strings.TrimRight(word, ";")
-	}
 	depth := 0
 	for i := 0; i < len(v); i++ {
+		if depth == 0 && (i == 0 || v[i-1] == ' ') {
+			if rest, ok := cutWord(v[i:], w); ok {
+				word, _, _ := strings.Cut(rest, " ")
+				return strings.ToLower(strings.TrimRight(word, ";"))
+			}
+		}
 		switch v[i] {
 		case '(':
 			depth++
@@ -201,26 +295,19 @@ func clauseWord(v, w string) string {
 			if depth > 0 {
 				depth--
 			}
-		case ' ':
-			if depth == 0 {
-				if rest, ok := cutWord(v[i+1:], w); ok {
-					word, _, _ := strings.Cut(rest, " ")
-					return strings.TrimRight(word, ";")
-				}
-			}
 		}
 	}
 	return ""
 }
 
 // leadingComments returns the parenthesised comments at the start of s
-// (nested parentheses kept inside), stopping at the first other word.
-func leadingComments(s string) []string {
+// (nested parentheses kept inside) and what follows them.
+func leadingComments(s string) ([]string, string) {
 	var out []string
 	for {
 		s = strings.TrimLeft(s, " ")
 		if !strings.HasPrefix(s, "(") {
-			return out
+			return out, s
 		}
 		depth := 0
 		end := -1
@@ -236,7 +323,7 @@ func leadingComments(s string) []string {
 			}
 		}
 		if end < 0 {
-			return append(out, s[1:])
+			return append(out, s[1:]), ""
 		}
 		out = append(out, s[1:end])
 		s = s[end+1:]

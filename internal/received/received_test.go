@@ -2,6 +2,7 @@ package received
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -36,16 +37,32 @@ func TestParse(t *testing.T) {
 			"192.0.2.10", "unknown", "pc17", "mx.example.org"},
 		{"from mail.example.net ([192.0.2.10]) by mx.example.org with esmtp (Exim 4.96) id 1",
 			"192.0.2.10", "mail.example.net", "mail.example.net", "mx.example.org"},
+		{"from [203.0.113.5] by mx.example.org with esmtp (Exim 4.96) id 1",
+			"203.0.113.5", "unknown", "", "mx.example.org"},
+		{"from [203.0.113.5] (port=54321 helo=pc17) by mx.example.org with esmtp (Exim 4.96) id 1",
+			"203.0.113.5", "unknown", "pc17", "mx.example.org"},
+		{"from [203.0.113.5] (port=54321) by mx.example.org with esmtp (Exim 4.96) id 1",
+			"203.0.113.5", "unknown", "", "mx.example.org"},
+		{"from mail.example.net ([192.0.2.10]:54321 helo=smtp.example.net) by mx.example.org with esmtp (Exim 4.96) id 1",
+			"192.0.2.10", "mail.example.net", "smtp.example.net", "mx.example.org"},
 		// qmail.
 		{"from unknown (HELO donaldbae) (208.57.45.218) by mgci.com with SMTP; 27 Aug 2002 21:06:31 -0000",
 			"208.57.45.218", "unknown", "donaldbae", "mgci.com"},
+		{"from unknown (HELO pc17) (bob@203.0.113.5) by mx.example.org with SMTP; 1 Oct 2024 10:00:00 -0000",
+			"203.0.113.5", "unknown", "pc17", "mx.example.org"},
+		// fetchmail, which verifies no name.
+		{"from phobos [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0) for zzzz@localhost (single-drop); Wed, 28 Aug 2002",
+			"127.0.0.1", "phobos", "", "localhost"},
+		// A HELO name that reads like the by clause.
+		{"from by (unknown [203.0.113.5]) by mx.example.org (Postfix) with SMTP id 1",
+			"203.0.113.5", "unknown", "by", "mx.example.org"},
 	} {
 		c, err := Parse(tc.in)
 		if err != nil {
 			t.Errorf("%q: %v", tc.in, err)
 			continue
 		}
-		want := Client{IP: netip.MustParseAddr(tc.ip), Host: tc.host, Helo: tc.helo, By: tc.by}
+		want := Client{IP: netip.MustParseAddr(tc.ip), Host: tc.host, Helo: tc.helo, By: tc.by, Verified: !strings.Contains(tc.in, "HELO ")}
 		if c != want {
 			t.Errorf("%q:\n got %+v\nwant %+v", tc.in, c, want)
 		}
@@ -56,10 +73,11 @@ func TestParseRefuses(t *testing.T) {
 	for _, in := range []string{
 		"",
 		"by localhost with IMAP (fetchmail-5.9.0) for x@localhost (single-drop); Wed, 28 Aug 2002",
-		"from phobos [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0)",
 		"from nowhere (no address here) by mx.example.org",
 		"from x ([999.1.1.1]) by mx.example.org",
 		"from x ([fe80::1%eth0]) by mx.example.org",
+		// Exchange writes the address without a verified name.
+		"from mail.example.net (209.85.166.50) by ex.example.org (10.0.0.5) with Microsoft SMTP Server id 15.2",
 	} {
 		if c, err := Parse(in); err == nil {
 			t.Errorf("%q: parsed as %+v, want an error", in, c)
@@ -72,6 +90,7 @@ func TestFromHeaders(t *testing.T) {
 	trace := []string{
 		"from localhost (localhost [127.0.0.1]) by mail.example.org (Postfix) with ESMTP id 1",
 		"by localhost with IMAP (fetchmail-6.4) for x@localhost (single-drop)",
+		"from pop.example.org [198.51.100.3] by localhost with POP3 (fetchmail-6.4) for x@localhost (single-drop)",
 		"from relay.example.org (relay.example.org [198.51.100.1]) by mx.example.org (Postfix) with ESMTP id 2",
 		"from pc17 (unknown [203.0.113.5]) by relay.example.org (Postfix) with SMTP id 3",
 		"from forged.example (forged.example [192.0.2.99]) by pc17 with SMTP",
@@ -82,15 +101,52 @@ func TestFromHeaders(t *testing.T) {
 	}
 	// A field not written by one of ours ends the search: the sender
 	// could have written it.
-	if c, ok := FromHeaders(trace[4:], ours); ok {
+	if c, ok := FromHeaders(trace[5:], ours); ok {
 		t.Errorf("trusted a field written by pc17: %+v", c)
 	}
 	if _, ok := FromHeaders(nil, ours); ok {
 		t.Error("found a client in no fields")
 	}
+	forged := "from mail.good.example (mail.good.example [198.51.100.1]) by mx.example.org (Postfix) with ESMTP id 0"
+	for _, top := range []string{
+		// A client without a verified name that greets with our name is
+		// not one of our hops.
+		"from mx.example.org (unknown [203.0.113.5]) by mx.example.org (Postfix) with ESMTP id 1",
+		"from mx.example.org (host.evil.example [203.0.113.5] (may be forged)) by mx.example.org (8.17.1.9/8.17.1.9) with ESMTP id 1",
+		"from [203.0.113.5] (helo=mx.example.org) by mx.example.org with esmtp (Exim 4.96) id 1",
+		// qmail does not verify the name it writes.
+		"from mx.example.org (HELO mx.example.org) (203.0.113.5) by mx.example.org with SMTP",
+		// A field of ours the parser cannot read ends the search.
+		"from mail.example.net (203.0.113.5) by mx.example.org (10.0.0.5) with Microsoft SMTP Server id 15.2",
+	} {
+		c, ok := FromHeaders([]string{top, forged}, ours)
+		if ok && c.IP == netip.MustParseAddr("198.51.100.1") {
+			t.Errorf("under %q: trusted the field below it", top)
+		}
+		if ok && c.IP != netip.MustParseAddr("203.0.113.5") {
+			t.Errorf("under %q: client %+v", top, c)
+		}
+	}
 	// A hop only between our own hosts names no client.
-	if c, ok := FromHeaders(trace[:3], ours); ok {
+	if c, ok := FromHeaders(trace[:4], ours); ok {
 		t.Errorf("took an internal hop for the client: %+v", c)
+	}
+}
+
+func TestAuthenticated(t *testing.T) {
+	for in, user := range map[string]string{
+		"from laptop (c-203-0-113-5.hsd1.example.net [203.0.113.5]) (Authenticated sender: alice) by mx.example.org (Postfix) with ESMTPSA id 1": "alice",
+		"from laptop ([203.0.113.5]) (authenticated bits=0) by mx.example.org (8.17.1.9/8.17.1.9) with ESMTP id 1":                               "",
+		"from laptop ([203.0.113.5]) (authenticated as bob bits=0) by mx.example.org (8.17.1.9/8.17.1.9) with ESMTP id 1":                        "bob",
+		"from [203.0.113.5] (helo=laptop) by mx.example.org with esmtpsa (TLS1.3) (Exim 4.96) id 1":                                              "",
+	} {
+		c, err := Parse(in)
+		if err != nil || !c.Authenticated || c.User != user {
+			t.Errorf("%q: %+v %v, want authenticated as %q", in, c, err, user)
+		}
+	}
+	if c, _ := Parse("from mail.example.net (mail.example.net [192.0.2.10]) by mx.example.org (Postfix) with ESMTPS id 1"); c.Authenticated {
+		t.Error("ESMTPS taken for an authenticated submission")
 	}
 }
 
@@ -124,7 +180,7 @@ func FuzzParse(f *testing.F) {
 		if !c.IP.IsValid() || c.IP.Is4In6() || c.Host == "" {
 			t.Fatalf("%q: parsed without a usable client: %+v", s, c)
 		}
-		if len(c.Helo) > maxField || len(c.Host) > maxField {
+		if len(c.Helo) > maxName || len(c.Host) > maxName || len(c.User) > maxName {
 			t.Fatalf("%q: field longer than the bound", s)
 		}
 	})

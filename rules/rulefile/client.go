@@ -24,6 +24,11 @@ type Client struct {
 
 func clientOf(m *check.Message) Client {
 	c := Client{IP: m.ClientIP.Unmap(), Host: strings.ToLower(strings.TrimSuffix(m.ClientHost, ".")), Helo: m.Helo}
+	if strings.Contains(m.Macros["_"], "may be forged") {
+		// Sendmail passes a PTR name whose forward lookup failed as the
+		// host name, and says so only in its "_" macro.
+		c.Host = "unknown"
+	}
 	c.Judged = check.LocalClient(c.IP) == "" && m.AuthUser == ""
 	return c
 }
@@ -95,10 +100,17 @@ var poolWords = []string{
 	"vdsl", "xdsl",
 }
 
+// mailWords name hosts that send mail for a living; with one of them the
+// address's numbers in a name are a server's numbering, not a pool's.
+// "static" marks an address a provider rents out for good, as hosting
+// companies name their servers (static.203.0.113.5.clients.example).
+var mailWords = []string{"bounce", "bounces", "email", "mail", "mailer", "mta", "mx", "out", "outbound", "relay", "send", "sender", "smtp", "static"}
+
 // poolName reports whether a host name looks generated for an address
-// pool: the labels left of its registered domain hold two of the
-// address's last numbers next to each other (in either order, in decimal
-// or as the whole address in hex), or begin with one of poolWords.
+// pool: the labels left of its registered domain begin with one of
+// poolWords, or hold two of the address's last numbers next to each other
+// (in either order, in decimal, or the whole address in hex) and no word
+// of mailWords.
 func poolName(host string, ip netip.Addr) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if host == "" || host == "unknown" || strings.HasPrefix(host, "[") || !strings.Contains(host, ".") {
@@ -114,6 +126,17 @@ func poolName(host string, ip netip.Addr) bool {
 		for _, p := range poolWords {
 			if letters == p {
 				return true
+			}
+		}
+	}
+	// Senders' own outbound servers are often numbered by address too
+	// (mta-201-35.esp.example, o1-2-3-4.smtp-out.example); a word that
+	// says mail server outweighs the numbers.
+	for _, w := range words {
+		letters := strings.TrimRight(w, "0123456789")
+		for _, m := range mailWords {
+			if letters == m {
+				return false
 			}
 		}
 	}

@@ -13,6 +13,11 @@ func TestClientBuiltins(t *testing.T) {
 		host, helo string
 		auth       bool
 	}
+	forged := &check.Message{ClientIP: netip.MustParseAddr("198.51.100.7"), ClientHost: "mail.example.net", Helo: "mail.example.net",
+		Macros: map[string]string{"_": "mail.example.net [198.51.100.7] (may be forged)"}}
+	if c := clientOf(forged); c.Host != "unknown" {
+		t.Errorf("Sendmail's unverified name taken as verified: %+v", c)
+	}
 	for _, tc := range []struct {
 		test string
 		c    client
@@ -34,6 +39,11 @@ func TestClientBuiltins(t *testing.T) {
 		{"client_dynamic", client{"198.51.100.7", "mail.example.net", "mail.example.net", false}, false},
 		{"client_dynamic", client{"198.51.100.7", "mta7-100.example.net", "x.example.net", false}, false},
 		{"client_dynamic", client{"198.51.100.7", "mx100-7.example.net", "x.example.net", false}, false},
+		{"client_dynamic", client{"198.51.100.7", "mta-100-7.esp.example.net", "x.example.net", false}, false},
+		{"client_dynamic", client{"198.51.100.7", "o1.smtp-out-100-7.example.net", "x.example.net", false}, false},
+		{"client_dynamic", client{"198.51.100.7", "198-51-100-7.mail.example.net", "x.example.net", false}, false},
+		{"client_dynamic", client{"198.51.100.7", "host-100-7.example.net", "x.example.net", false}, true},
+		{"client_dynamic", client{"89.67.45.123", "static.89.67.45.123.clients.your-server.de", "x.example.net", false}, false},
 		// The registered domain is the provider's name, not a pool's.
 		{"client_dynamic", client{"198.51.100.7", "smtp.dsl.com", "x", false}, false},
 		{"client_dynamic", client{"198.51.100.7", "mail.poolside-hotel.example", "x", false}, false},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mamori-mail/mamori/reputation/uribl"
 	"github.com/mamori-mail/mamori/rules/check"
@@ -249,8 +250,8 @@ func asciiCharset(cs string) bool {
 }
 
 // undeclared8bit reports a part whose text is 8-bit although its charset
-// says US-ASCII: at least 20 bytes with the high bit set, and at least 5%
-// of the bytes read. A stray accented letter in a signature is a
+// says US-ASCII: at least 20 bytes with the high bit set, at least 5% of
+// the bytes read, and not UTF-8. A stray accented letter in a signature is a
 // careless program; a body in Thai or Shift_JIS with no charset is a bulk
 // tool that never meant the text to be read as sent. HTML that names its
 // charset in a <meta> element has declared it.
@@ -271,7 +272,19 @@ func undeclared8bit(p *mimepart.Part, n int64) (string, error) {
 	if high < 20 || high*20 < len(buf) {
 		return "", nil
 	}
-	if p.ContentType == "text/html" && metaCharset.Match(buf[:min(len(buf), 4096)]) {
+	// UTF-8 names itself (a script's mail without a charset, a form
+	// mailer): only bytes that need a declared charset to be read count.
+	valid := buf
+	if int64(len(buf)) == n {
+		// The read may have cut the last character.
+		for i := 0; i < utf8.UTFMax-1 && len(valid) > 0 && !utf8.Valid(valid); i++ {
+			valid = valid[:len(valid)-1]
+		}
+	}
+	if utf8.Valid(valid) {
+		return "", nil
+	}
+	if p.ContentType == "text/html" && metaCharset.Match(buf) {
 		return "", nil
 	}
 	return fmt.Sprintf("part %s: %d of %d bytes 8-bit, charset %q", p.Path, high, len(buf), p.Charset), nil
@@ -284,13 +297,18 @@ var metaCharset = regexp.MustCompile(`(?i)<meta[^>]+charset\s*=`)
 const minControlChars = 5
 
 // controlChars counts the C0 control characters and DEL in decoded text,
-// other than tab, line feed, form feed and carriage return: characters no
-// one types, which a text part holds when a binary file was sent as text.
+// other than tab, line feed, form feed, carriage return and the ISO-2022
+// shifts (ESC, SO, SI): characters no one types, which a text part holds
+// when a binary file was sent as text.
 func controlChars(text string) int {
 	n := 0
 	for i := 0; i < len(text); i++ {
 		switch c := text[i]; {
 		case c == '\t' || c == '\n' || c == '\f' || c == '\r':
+		case c == 0x1b || c == 0x0e || c == 0x0f:
+			// ESC, SO and SI shift the ISO-2022 encodings (Japanese,
+			// Korean, Chinese), left in place when a variant's label is
+			// not one the decoder knows; ESC also starts terminal colours.
 		case c < 0x20 || c == 0x7f:
 			n++
 		}
