@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -200,10 +199,9 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 	if len(env.receivedBy) > 0 {
 		client = "none found"
 		if c, ok := received.FromFields(m.Headers, env.receivedBy); ok {
-			m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
+			c.Apply(m)
 			client = fmt.Sprintf("%s (%s) HELO %s, received by %s", c.IP, c.Host, c.Helo, c.By)
 			if c.Authenticated {
-				m.AuthUser = cmp.Or(c.User, "authenticated")
 				client += ", authenticated as " + m.AuthUser
 			}
 		}

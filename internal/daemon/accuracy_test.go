@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -200,10 +199,7 @@ func judgeData(t testing.TB, f *Filter, data []byte) rules.Verdict {
 	m.Sender = "sender@example.net"
 	m.Recipients = []string{"user@example.org"}
 	if c, ok := received.FromFields(m.Headers, corpusRelays); ok {
-		m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
-		if c.Authenticated {
-			m.AuthUser = cmp.Or(c.User, "authenticated")
-		}
+		c.Apply(m)
 	}
 	return f.CheckMessage(m)
 }

@@ -15,11 +15,18 @@
 //	          from HELO (user@RDNS [IP])     with an ident answer
 //	Exim      from RDNS ([IP] helo=HELO)     from [IP] (helo=HELO)
 //	          from HELO ([IP])               HELO equal to the verified name
-//	qmail     from RDNS (HELO name) (IP)     from unknown (HELO name) (IP)
+//	          from [IP], from [IP] (port=N)  HELO the address, or none
+//	qmail     from RDNS (HELO name) (IP)     from unknown (HELO name) (user@IP)
 //	fetchmail from HOST [IP] by localhost with IMAP
+//
+// Other forms, Exchange's among them (an address without brackets and no
+// verified name), are refused rather than guessed at. The by clause is
+// read only after the from clause and its comments, where no HELO name
+// can pose as it.
 package received
 
 import (
+	"cmp"
 	"errors"
 	"net/netip"
 	"strings"
@@ -263,6 +270,16 @@ func FromFields(hs []check.Header, ours []string) (Client, bool) {
 		}
 	}
 	return FromHeaders(trace, ours)
+}
+
+// Apply gives m the connection facts the MTA would have told the milter:
+// the client's address, host name and HELO, and for an authenticated
+// submission its login ("authenticated" when the field does not name it).
+func (c Client) Apply(m *check.Message) {
+	m.ClientIP, m.ClientHost, m.Helo = c.IP, c.Host, c.Helo
+	if c.Authenticated {
+		m.AuthUser = cmp.Or(c.User, "authenticated")
+	}
 }
 
 func internal(c Client, ours []string) bool {

@@ -3,6 +3,7 @@ package rulefile
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,14 +50,14 @@ func init() {
 			}
 			return c.Host == "" || c.Host == "unknown" || strings.HasPrefix(c.Host, "["), c.IP.String()
 		}},
-		"client_dynamic": {"the SMTP client's host name is an address pool's: it holds the address's numbers (c-198-51-100-7.example.net) or a word such as dsl, dialup, dynamic, pool, ppp, cable", func(in *Input) (bool, string) {
+		"client_dynamic": {"the SMTP client's host name is an address pool's: it holds the address's numbers (c-198-51-100-7.example.net) and no mail-server word (mail, mx, smtp, mta, out, static, ...), or a word such as dsl, dialup, dynamic, pool, ppp, cable", func(in *Input) (bool, string) {
 			c := in.Client
 			if !c.Judged {
 				return false, ""
 			}
 			return poolName(c.Host, c.IP), c.Host
 		}},
-		"helo_not_fqdn": {"the HELO name has no dot or is localhost (RFC 5321 wants a fully qualified name or an address literal)", func(in *Input) (bool, string) {
+		"helo_not_fqdn": {"the HELO name has no dot or is localhost.anything (RFC 5321 wants a fully qualified name or an address literal)", func(in *Input) (bool, string) {
 			c := in.Client
 			if !c.Judged || c.Helo == "" || isAddress(c.Helo) {
 				return false, ""
@@ -92,8 +93,8 @@ func isAddress(helo string) bool {
 }
 
 // poolWords are the words providers put in the names of addresses they
-// hand out to customers, seen as whole labels or label prefixes
-// (adsl-…, dhcp123, dyn-…).
+// hand out to customers. A name's words are split at dots and hyphens,
+// digits at a word's end dropped (adsl-…, dhcp123, dyn-…).
 var poolWords = []string{
 	"adsl", "broadband", "cable", "cpe", "cust", "customer", "dhcp", "dial", "dialin", "dialup",
 	"dip", "dsl", "dyn", "dynamic", "dynip", "ftth", "pool", "ppp", "pppoe", "resident", "residential",
@@ -107,10 +108,10 @@ var poolWords = []string{
 var mailWords = []string{"bounce", "bounces", "email", "mail", "mailer", "mta", "mx", "out", "outbound", "relay", "send", "sender", "smtp", "static"}
 
 // poolName reports whether a host name looks generated for an address
-// pool: the labels left of its registered domain begin with one of
-// poolWords, or hold two of the address's last numbers next to each other
-// (in either order, in decimal, or the whole address in hex) and no word
-// of mailWords.
+// pool: left of its registered domain, one of its words is in poolWords;
+// or two of the address's last numbers stand next to each other (in
+// either order, in decimal, or the whole address in hex) and none of its
+// words is in mailWords.
 func poolName(host string, ip netip.Addr) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if host == "" || host == "unknown" || strings.HasPrefix(host, "[") || !strings.Contains(host, ".") {
@@ -121,26 +122,17 @@ func poolName(host string, ip netip.Addr) bool {
 		return false
 	}
 	words := strings.FieldsFunc(left, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') })
+	mailServer := false
 	for _, w := range words {
-		letters := strings.TrimRightFunc(w, func(r rune) bool { return '0' <= r && r <= '9' })
-		for _, p := range poolWords {
-			if letters == p {
-				return true
-			}
+		stem := strings.TrimRight(w, "0123456789")
+		if slices.Contains(poolWords, stem) {
+			return true
 		}
+		// Senders' own outbound servers are often numbered by address
+		// too (mta-201-35.esp.example, o1-2-3-4.smtp-out.example).
+		mailServer = mailServer || slices.Contains(mailWords, stem)
 	}
-	// Senders' own outbound servers are often numbered by address too
-	// (mta-201-35.esp.example, o1-2-3-4.smtp-out.example); a word that
-	// says mail server outweighs the numbers.
-	for _, w := range words {
-		letters := strings.TrimRight(w, "0123456789")
-		for _, m := range mailWords {
-			if letters == m {
-				return false
-			}
-		}
-	}
-	if !ip.Is4() {
+	if mailServer || !ip.Is4() {
 		return false
 	}
 	a := ip.As4()
