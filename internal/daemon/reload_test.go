@@ -181,3 +181,53 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestWatchWaitsForEmptyFile: a rule file caught empty (truncated, its
+// content not yet written) is never reported as settled, however long it
+// stays so; its content is, and so is the file's removal.
+func TestWatchWaitsForEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "50-local.yaml")
+	os.WriteFile(file, []byte(ruleGen(0)), 0o644)
+	cfgPath := filepath.Join(t.TempDir(), "mamori.yaml")
+	os.WriteFile(cfgPath, []byte("rules: {dir: "+dir+", defaults: false, watch: 10ms}\n"), 0o644)
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	d := &Daemon{opts: Options{ConfigPath: cfgPath}, log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))}
+	cfg, err := LoadConfig(d.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cfg = cfg
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan string, 1)
+	go d.watchRules(ctx, dirSum(dir), changed)
+
+	os.WriteFile(file, nil, 0o644)
+	select {
+	case <-changed:
+		t.Fatal("an empty rule file was reported as settled")
+	case <-time.After(200 * time.Millisecond):
+	}
+	logMu.Lock()
+	if !strings.Contains(logs.String(), "rule file is empty; waiting for its content") {
+		t.Errorf("no log line about the empty file:\n%s", logs.String())
+	}
+	logMu.Unlock()
+	os.WriteFile(file, []byte(ruleGen(1)), 0o644)
+	select {
+	case sum := <-changed:
+		if sum != dirSum(dir) {
+			t.Error("reported a state other than the written one")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the written file was not reported")
+	}
+	os.Remove(file)
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the file's removal was not reported")
+	}
+}

@@ -10,9 +10,9 @@ import (
 
 // watchRules looks at the rule directory every rules.watch and signals
 // changed, with their hash, once a change has settled: the files'
-// contents must be the same
-// on two looks in a row, so that a file caught half-written by an editor
-// or a deployment tool is not loaded (it would fail, or worse, load a
+// contents must be the same on two looks in a row, and no rule file may
+// be empty, so that a file caught half-written by an editor or a
+// deployment tool is not loaded (it would fail, or worse, load a
 // truncated rule list). The reload itself is the SIGHUP one: everything is
 // compiled, and swapped in only when all of it is valid.
 //
@@ -37,12 +37,21 @@ func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- s
 			last, pending = "", ""
 			continue
 		}
-		sum := dirSum(dir)
+		sum, empty := dirState(dir)
 		switch {
 		case last == "":
 			last = sum // watching just turned on: this is the loaded state
 		case sum == last:
 			pending = ""
+		case empty != "":
+			// An empty rule file is one being rewritten (truncated, not
+			// yet written) far more often than one meant to be empty, and
+			// loading it would drop its rules until the next look. Wait
+			// for content; deleting the file, or SIGHUP, drops its rules.
+			if pending != sum {
+				d.log.Info("rule file is empty; waiting for its content before reloading (delete it to drop its rules, or send SIGHUP)", "file", empty)
+			}
+			pending = sum
 		case sum != pending:
 			pending = sum // changed: wait for it to settle
 		default:
@@ -59,12 +68,19 @@ func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- s
 // (rulefile.ReadDir); an unreadable directory hashes as such, so that its
 // return is a change too.
 func dirSum(dir string) string {
+	sum, _ := dirState(dir)
+	return sum
+}
+
+// dirState is dirSum, and the name of the first rule file that is empty
+// ("" when none is).
+func dirState(dir string) (sum, empty string) {
 	if dir == "" {
-		return ""
+		return "", ""
 	}
 	srcs, err := rulefile.ReadDir(dir)
 	if err != nil {
-		return "unreadable: " + err.Error()
+		return "unreadable: " + err.Error(), ""
 	}
 	h := sha256.New()
 	for _, src := range srcs {
@@ -72,6 +88,9 @@ func dirSum(dir string) string {
 		h.Write([]byte{0})
 		h.Write(src.Data)
 		h.Write([]byte{0})
+		if len(src.Data) == 0 && empty == "" {
+			empty = src.Name
+		}
 	}
-	return string(h.Sum(nil))
+	return string(h.Sum(nil)), empty
 }
