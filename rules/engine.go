@@ -50,6 +50,9 @@ type RulesInfo struct {
 	Version string         // hash of the rule files' contents
 	Files   []string       // in load order
 	Kinds   map[string]int // rules by kind (header, body, meta, ...)
+	// LocalSum identifies the operator's rule files as compiled
+	// (rulefile.Set.LocalSum).
+	LocalSum string
 }
 
 // NewPipeline builds a pipeline. It takes ownership of the checks: Close (or

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -200,7 +201,7 @@ func judge(f *daemon.Filter, name string, r io.Reader, env envelope, lim mailfil
 		client = "none found"
 		if c, ok := received.FromFields(m.Headers, env.receivedBy); ok {
 			c.Apply(m)
-			client = fmt.Sprintf("%s (%s) HELO %s, received by %s", c.IP, c.Host, c.Helo, c.By)
+			client = fmt.Sprintf("%s (%s) HELO %s, received by %s", c.IP, c.Host, cmp.Or(c.Helo, "(none)"), c.By)
 			if c.Authenticated {
 				client += ", authenticated as " + m.AuthUser
 			}

@@ -109,7 +109,7 @@ func (c *Config) build(env check.Env, log *slog.Logger) (*rules.Pipeline, error)
 }
 
 func rulesInfo(set *rulefile.Set) rules.RulesInfo {
-	info := rules.RulesInfo{Version: set.Version, Files: set.Files, Kinds: map[string]int{}}
+	info := rules.RulesInfo{Version: set.Version, Files: set.Files, Kinds: map[string]int{}, LocalSum: set.LocalSum}
 	for _, r := range set.Rules {
 		info.Kinds[r.Kind.String()]++
 	}

@@ -183,51 +183,158 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // TestWatchWaitsForEmptyFile: a rule file caught empty (truncated, its
-// content not yet written) is never reported as settled, however long it
-// stays so; its content is, and so is the file's removal.
+// content not yet written) is not reported as settled at once; its
+// content is. A file that stays empty (a placeholder) is reported after
+// the hold, said once in the log, and blocks no later change.
 func TestWatchWaitsForEmptyFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "50-local.yaml")
+	other := filepath.Join(dir, "60-other.yaml")
 	os.WriteFile(file, []byte(ruleGen(0)), 0o644)
+	os.WriteFile(other, []byte(ruleGen(100)), 0o644)
+	d, logs := watchedDaemon(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan string, 1)
+	go d.watchRules(ctx, dirSum(dir), changed)
+	expect := func(what string, within time.Duration) {
+		t.Helper()
+		select {
+		case sum := <-changed:
+			if sum != dirSum(dir) {
+				t.Errorf("%s: reported a state other than the directory's", what)
+			}
+		case <-time.After(within):
+			t.Fatalf("%s: not reported within %v", what, within)
+		}
+	}
+
+	os.WriteFile(file, nil, 0o644)
+	select {
+	case <-changed:
+		t.Fatal("a rule file empty for 200 ms was reported as settled")
+	case <-time.After(200 * time.Millisecond):
+	}
+	os.WriteFile(file, []byte(ruleGen(1)), 0o644)
+	expect("the written file", 5*time.Second)
+
+	said := strings.Count(logs(), "rule file is empty")
+	start := time.Now()
+	os.WriteFile(file, nil, 0o644)
+	expect("the file left empty", 5*time.Second)
+	if waited := time.Since(start); waited < emptyHold(10*time.Millisecond) {
+		t.Errorf("the empty file was reported after %v, before the hold", waited)
+	}
+	// About a hundred looks saw the file empty; one line says so.
+	if n := strings.Count(logs(), "rule file is empty") - said; n != 1 {
+		t.Errorf("%d log lines about the empty file, want 1:\n%s", n, logs())
+	}
+	os.WriteFile(other, []byte(ruleGen(101)), 0o644)
+	expect("a change beside the empty file", 5*time.Second)
+	os.Remove(file)
+	expect("the file's removal", 5*time.Second)
+}
+
+// TestWatchOffersAgainWhenBusy: a state that settles while the previous
+// reload still runs (the channel full) is offered again, not lost.
+func TestWatchOffersAgainWhenBusy(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "50-local.yaml")
+	os.WriteFile(file, []byte(ruleGen(0)), 0o644)
+	d, _ := watchedDaemon(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan string, 1)
+	go d.watchRules(ctx, dirSum(dir), changed)
+	os.WriteFile(file, []byte(ruleGen(1)), 0o644)
+	time.Sleep(150 * time.Millisecond)
+	os.WriteFile(file, []byte(ruleGen(2)), 0o644)
+	time.Sleep(150 * time.Millisecond)
+	<-changed // generation 1, taken by a reload that took this long
+	select {
+	case sum := <-changed:
+		if sum != dirSum(dir) {
+			t.Error("offered a state other than the directory's")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the state that settled during the reload was never offered")
+	}
+}
+
+// TestReloadCompilesTheSettledState: a file rewritten in place with the
+// same content (truncate, then write) while a reload reads the directory
+// must not leave a rule set without it: the reload compiles exactly the
+// state it was asked for, or keeps the running set.
+func TestReloadCompilesTheSettledState(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "50-a.yaml")
+	b := filepath.Join(dir, "60-b.yaml")
+	os.WriteFile(a, []byte(ruleGen(0)), 0o644)
+	bData := []byte(ruleGen(100))
+	os.WriteFile(b, bData, 0o644)
+	d, _ := watchedDaemon(t, dir)
+	p, err := d.cfg.Build(t.TempDir(), d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.audit, d.level = audit.New(io.Discard), new(slog.LevelVar)
+	d.filter = NewFilter(p, nil, time.Minute, d.log)
+	defer func() { d.filter.Pipeline().Close() }()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			f, err := os.OpenFile(b, os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+			f.Write(bData)
+			f.Close()
+			time.Sleep(300 * time.Microsecond)
+		}
+	}()
+	for gen := 1; gen <= 100; gen++ {
+		os.WriteFile(a, []byte(ruleGen(gen)), 0o644)
+		want := ""
+		for want == "" {
+			if sum, empty := dirState(dir); empty == "" {
+				want = sum
+			}
+		}
+		d.reload(want)
+		n := 0
+		for _, k := range d.filter.Pipeline().Rules.Kinds {
+			n += k
+		}
+		if n != 6 {
+			t.Errorf("generation %d: the live rule set has %d rules, want 6 (both files)", gen, n)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+}
+
+// watchedDaemon is a daemon whose configuration watches dir every 10 ms,
+// and a reader of its log.
+func watchedDaemon(t *testing.T, dir string) (*Daemon, func() string) {
+	t.Helper()
 	cfgPath := filepath.Join(t.TempDir(), "mamori.yaml")
-	os.WriteFile(cfgPath, []byte("rules: {dir: "+dir+", defaults: false, watch: 10ms}\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("rules: {dir: "+dir+", defaults: false, watch: 10ms}\nchecks: {bayes: {enabled: false}}\n"), 0o644)
 	var logs bytes.Buffer
-	var logMu sync.Mutex
-	d := &Daemon{opts: Options{ConfigPath: cfgPath}, log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))}
+	var mu sync.Mutex
+	d := &Daemon{opts: Options{ConfigPath: cfgPath}, log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))}
 	cfg, err := LoadConfig(d.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.cfg = cfg
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changed := make(chan string, 1)
-	go d.watchRules(ctx, dirSum(dir), changed)
-
-	os.WriteFile(file, nil, 0o644)
-	select {
-	case <-changed:
-		t.Fatal("an empty rule file was reported as settled")
-	case <-time.After(200 * time.Millisecond):
-	}
-	logMu.Lock()
-	if !strings.Contains(logs.String(), "rule file is empty; waiting for its content") {
-		t.Errorf("no log line about the empty file:\n%s", logs.String())
-	}
-	logMu.Unlock()
-	os.WriteFile(file, []byte(ruleGen(1)), 0o644)
-	select {
-	case sum := <-changed:
-		if sum != dirSum(dir) {
-			t.Error("reported a state other than the written one")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the written file was not reported")
-	}
-	os.Remove(file)
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the file's removal was not reported")
+	return d, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.String()
 	}
 }

@@ -112,10 +112,9 @@ func Serve(ctx context.Context, o Options) error {
 		return err
 	}
 	defer d.audit.Close()
-	// The watcher's starting point is the rule directory as it is just
-	// before Build reads it: a file changed during the rest of the start
-	// (listeners, the quarantine store) is then a change, not "loaded".
-	rulesAtStart := dirSum(cfg.Rules.Dir)
+	// The watcher starts from the rule files as Build compiled them: a
+	// file changed during or after the build (even rewritten with the
+	// same content, caught empty) is then a change, not "loaded".
 	p, err := cfg.Build(d.data, d.log)
 	if err != nil {
 		return err
@@ -182,7 +181,7 @@ func Serve(ctx context.Context, o Options) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	changed := make(chan string, 1)
-	go d.watchRules(wctx, rulesAtStart, changed)
+	go d.watchRules(wctx, p.Rules.LocalSum, changed)
 	for {
 		select {
 		case sum := <-changed:
@@ -223,13 +222,21 @@ func (d *Daemon) shutdown() error {
 // limits) need a restart; a change to them is logged.
 func (d *Daemon) Reload() { d.reload("") }
 
+// A reload reads the rule files up to maxReloadReads times, reloadRetry
+// apart, to compile them as they were when it began.
+const (
+	maxReloadReads = 5
+	reloadRetry    = 50 * time.Millisecond
+)
+
 // reload is Reload for the rule files in the state whose hash (dirSum)
 // is want, as the watcher saw them settle; "" takes them as they are. The
-// rule directory must read the same before and after the build: a file
-// written meanwhile (an editor's truncate, then write) would otherwise be
-// compiled half-written, and an empty file is a valid, empty rule set.
-// Such a reload is skipped; the watcher sees the new state settle and
-// reloads again.
+// build must have compiled exactly the files the directory held when the
+// reload began (the set's LocalSum): a file written meanwhile, even with
+// the same content again (an editor's truncate, then write), would
+// otherwise be compiled half-written or empty. The build is then tried
+// again, a few times; if the directory has moved on from want, the
+// watcher signals the newer state and this reload steps aside.
 func (d *Daemon) reload(want string) {
 	// Reopen first: log rotation sends SIGHUP whatever state the
 	// configuration file is in.
@@ -238,18 +245,24 @@ func (d *Daemon) reload(want string) {
 	}
 	cfg, err := LoadConfig(d.opts)
 	if err == nil {
-		before := dirSum(cfg.Rules.Dir)
-		if want != "" && before != want {
-			d.log.Info("rule files changed again while reloading; waiting for them to settle")
-			return
-		}
 		var p *rules.Pipeline
-		if p, err = cfg.Build(d.data, d.log); err == nil {
-			if dirSum(cfg.Rules.Dir) != before {
-				p.Close()
-				d.log.Info("rule files changed while they were read; reload skipped (the watcher reloads once they settle; with rules.watch off, send SIGHUP again)")
+		for attempt := 1; ; attempt++ {
+			before := dirSum(cfg.Rules.Dir)
+			if want != "" && before != want {
+				d.log.Info("rule files changed again while reloading; waiting for them to settle")
 				return
 			}
+			if p, err = cfg.Build(d.data, d.log); err != nil || cfg.Rules.Dir == "" || p.Rules.LocalSum == before {
+				break
+			}
+			p.Close()
+			if attempt == maxReloadReads {
+				d.log.Warn("rule files kept changing while they were read; reload skipped (the watcher reloads once they settle; with rules.watch off, send SIGHUP again)", "tries", attempt)
+				return
+			}
+			time.Sleep(reloadRetry)
+		}
+		if err == nil {
 			p.Start()
 			d.filter.Swap(p, cfg.Limits.MessageTimeout.D())
 		}

@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
+	"strings"
 	"time"
 
 	"github.com/mamori-mail/mamori/rules/rulefile"
@@ -10,11 +10,14 @@ import (
 
 // watchRules looks at the rule directory every rules.watch and signals
 // changed, with their hash, once a change has settled: the files'
-// contents must be the same on two looks in a row, and no rule file may
-// be empty, so that a file caught half-written by an editor or a
-// deployment tool is not loaded (it would fail, or worse, load a
-// truncated rule list). The reload itself is the SIGHUP one: everything is
-// compiled, and swapped in only when all of it is valid.
+// contents must be the same on two looks in a row, so that a file caught
+// half-written by an editor or a deployment tool is not loaded (it would
+// fail, or worse, load a truncated rule list). A rule file that is empty
+// must moreover have been so for emptyHold: a truncated file not yet
+// written is the usual empty file, and the two looks alone would load it
+// whenever the writer stalls for two of them (CI caught it at 20 ms). The
+// reload itself is the SIGHUP one: everything is compiled, and swapped
+// in only when all of it is valid and is the state signalled.
 //
 // Polling rather than inotify: it works the same on every file system
 // (NFS, bind mounts, configuration management replacing the directory),
@@ -22,6 +25,10 @@ import (
 // nothing.
 func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- string) {
 	last, pending := loaded, ""
+	var (
+		empties    string    // the empty files of the last look
+		emptySince time.Time // since when exactly those are empty
+	)
 	for {
 		cfg := d.config()
 		every, dir := cfg.Rules.Watch.D(), cfg.Rules.Dir
@@ -38,30 +45,37 @@ func (d *Daemon) watchRules(ctx context.Context, loaded string, changed chan<- s
 			continue
 		}
 		sum, empty := dirState(dir)
+		if empty != empties {
+			empties, emptySince = empty, time.Now()
+			if empty != "" && sum != last {
+				d.log.Info("rule file is empty; it is loaded as empty only if it stays so (delete it to drop its rules at once, or send SIGHUP)", "file", empty, "wait", emptyHold(every))
+			}
+		}
 		switch {
 		case last == "":
 			last = sum // watching just turned on: this is the loaded state
 		case sum == last:
 			pending = ""
-		case empty != "":
-			// An empty rule file is one being rewritten (truncated, not
-			// yet written) far more often than one meant to be empty, and
-			// loading it would drop its rules until the next look. Wait
-			// for content; deleting the file, or SIGHUP, drops its rules.
-			if pending != sum {
-				d.log.Info("rule file is empty; waiting for its content before reloading (delete it to drop its rules, or send SIGHUP)", "file", empty)
-			}
-			pending = sum
 		case sum != pending:
 			pending = sum // changed: wait for it to settle
+		case empty != "" && time.Since(emptySince) < emptyHold(every):
+			// Settled but for an empty file that may be half-written.
 		default:
-			last, pending = sum, ""
 			select {
 			case changed <- sum:
+				last, pending = sum, ""
 			default:
+				// A reload is still running: offer this state again at
+				// the next look rather than lose it.
 			}
 		}
 	}
+}
+
+// emptyHold is how long a rule file must stay empty before the watcher
+// takes it as meant: a second, or three looks when they are slower.
+func emptyHold(every time.Duration) time.Duration {
+	return max(time.Second, 3*every)
 }
 
 // dirSum hashes the rule files of dir as the loader reads them
@@ -72,7 +86,7 @@ func dirSum(dir string) string {
 	return sum
 }
 
-// dirState is dirSum, and the name of the first rule file that is empty
+// dirState is dirSum, and the names of the rule files that are empty
 // ("" when none is).
 func dirState(dir string) (sum, empty string) {
 	if dir == "" {
@@ -82,15 +96,11 @@ func dirState(dir string) (sum, empty string) {
 	if err != nil {
 		return "unreadable: " + err.Error(), ""
 	}
-	h := sha256.New()
+	var names []string
 	for _, src := range srcs {
-		h.Write([]byte(src.Name))
-		h.Write([]byte{0})
-		h.Write(src.Data)
-		h.Write([]byte{0})
-		if len(src.Data) == 0 && empty == "" {
-			empty = src.Name
+		if len(src.Data) == 0 {
+			names = append(names, src.Name)
 		}
 	}
-	return string(h.Sum(nil)), empty
+	return rulefile.Sum(srcs), strings.Join(names, ", ")
 }

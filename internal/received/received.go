@@ -236,8 +236,9 @@ func Trusted(name string, list []string) bool {
 // FromHeaders finds the client that handed the message to the site. It
 // reads the Received fields top down, the newest first: fields written by
 // the site's own hosts (ours) about its own hosts (a verified name of
-// ours, loopback, private addresses) are internal hops, and fields without
-// a from clause (fetchmail, a local pickup) are skipped; the first field
+// ours, fetchmail's configured server when it is ours, loopback, private
+// addresses) are internal hops, and fields without a from clause (a local
+// pickup) are skipped; the first field
 // written by one of ours about any other client names the client. It
 // stops, finding none, at the first field not written by one of ours or
 // whose from clause it cannot read: from there on the trace may be the

@@ -151,7 +151,7 @@ var builtins = map[string]builtin{
 	"undeclared_8bit": {"a text part holds 8-bit text (at least 20 bytes, and 5% of the part) but declares no charset, or US-ASCII (RFC 2046 §4.1.2); HTML with a <meta> charset has declared one", func(in *Input) (bool, string) {
 		return in.Undeclared8bit != "", in.Undeclared8bit
 	}},
-	"control_chars": {"a text part holds 5 or more control characters (other than tab, line breaks and form feed): binary data sent as text, such as a document pasted into the body, or a broken encoder", func(in *Input) (bool, string) {
+	"control_chars": {"a text part holds 5 or more control characters (other than tab, line breaks, form feed and the ISO-2022 shifts ESC, SO, SI): binary data sent as text, such as a document pasted into the body, or a broken encoder", func(in *Input) (bool, string) {
 		return in.ControlChars != "", in.ControlChars
 	}},
 	"many_visible_recipients": {"20 or more addresses in To and Cc", func(in *Input) (bool, string) {

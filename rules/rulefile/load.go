@@ -37,6 +37,10 @@ type Set struct {
 	// audit record.
 	Version string
 	Files   []string
+	// LocalSum is Sum of the operator's files (the sources not marked
+	// Base) exactly as compiled, for a reload to check that it compiled
+	// the state it meant to.
+	LocalSum string
 
 	byKind [KindMeta + 1][]*Rule
 }
@@ -164,10 +168,29 @@ type Source struct {
 	Base bool
 }
 
+// Sum hashes sources' names and contents: equal sums, equal files.
+func Sum(srcs []Source) string {
+	h := sha256.New()
+	for _, src := range srcs {
+		h.Write([]byte(src.Name))
+		h.Write([]byte{0})
+		h.Write(src.Data)
+		h.Write([]byte{0})
+	}
+	return string(h.Sum(nil))
+}
+
 // Compile compiles rule files given as sources (Load reads them from a
 // directory; the default set is embedded).
 func Compile(srcs []Source) (*Set, error) {
 	s := &Set{Scores: map[string]float64{}, LocalScores: map[string]float64{}}
+	var local []Source
+	for _, src := range srcs {
+		if !src.Base {
+			local = append(local, src)
+		}
+	}
+	s.LocalSum = Sum(local)
 	h := sha256.New()
 	var errs []error
 	seen := map[string]*Rule{}
