@@ -193,10 +193,7 @@ func TestWatchWaitsForEmptyFile(t *testing.T) {
 	os.WriteFile(file, []byte(ruleGen(0)), 0o644)
 	os.WriteFile(other, []byte(ruleGen(100)), 0o644)
 	d, logs := watchedDaemon(t, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changed := make(chan string, 1)
-	go d.watchRules(ctx, dirSum(dir), changed)
+	changed := startWatch(t, d, dir)
 	expect := func(what string, within time.Duration) {
 		t.Helper()
 		select {
@@ -242,10 +239,7 @@ func TestWatchOffersAgainWhenBusy(t *testing.T) {
 	file := filepath.Join(dir, "50-local.yaml")
 	os.WriteFile(file, []byte(ruleGen(0)), 0o644)
 	d, _ := watchedDaemon(t, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changed := make(chan string, 1)
-	go d.watchRules(ctx, dirSum(dir), changed)
+	changed := startWatch(t, d, dir)
 	os.WriteFile(file, []byte(ruleGen(1)), 0o644)
 	time.Sleep(150 * time.Millisecond)
 	os.WriteFile(file, []byte(ruleGen(2)), 0o644)
@@ -337,4 +331,14 @@ func watchedDaemon(t *testing.T, dir string) (*Daemon, func() string) {
 		defer mu.Unlock()
 		return logs.String()
 	}
+}
+
+// startWatch runs d's watcher on dir, from its present state, until the
+// test ends, and returns what it signals.
+func startWatch(t *testing.T, d *Daemon, dir string) <-chan string {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	changed := make(chan string, 1)
+	go d.watchRules(ctx, dirSum(dir), changed)
+	return changed
 }
