@@ -123,6 +123,14 @@ func lint(cfg *config.Config, p *rules.Pipeline, stdout io.Writer) int {
 			warnings = append(warnings, fmt.Sprintf("%s:%d: %s: the pattern has no literal of 3 or more characters that every match contains, so it runs over every message's text (slow); add one if you can", r.File, r.Line, r.Name))
 		}
 	}
+	if cfg.Rules.Dir != "" {
+		srcs, _ := rulefile.ReadDir(cfg.Rules.Dir) // read once already: the build would have failed
+		for _, src := range srcs {
+			if len(src.Data) == 0 {
+				warnings = append(warnings, src.Name+": empty: it adds no rules, and the watcher takes an empty file for one being written until it has stayed empty for a second; delete it, or write a comment in it, to make the intent plain")
+			}
+		}
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(stdout, "warning:", w)
 	}

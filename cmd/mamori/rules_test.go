@@ -50,6 +50,11 @@ func TestRulesLintAndTest(t *testing.T) {
 		strings.Contains(out, "SPF_FAIL:") || !strings.Contains(out, "ok: ") || !strings.Contains(out, "add_header 4,") {
 		t.Errorf("lint: exit %d\n%s%s", code, out, stderr)
 	}
+	os.WriteFile(filepath.Join(dir, "40-placeholder.yaml"), nil, 0o644)
+	if code, out, _ := runCmd(t, "rules", "lint", dir); code != exitOK || !strings.Contains(out, "warning: "+filepath.Join(dir, "40-placeholder.yaml")+": empty: it adds no rules") {
+		t.Errorf("lint with an empty file: exit %d\n%s", code, out)
+	}
+	os.Remove(filepath.Join(dir, "40-placeholder.yaml"))
 	code, out, stderr = runCmd(t, "rules", "test", "--no-defaults", dir)
 	if code != exitOK || !strings.Contains(out, "5 examples, 0 failed") {
 		t.Errorf("test: exit %d\n%s%s", code, out, stderr)
