@@ -103,7 +103,7 @@ func Parse(value string) (Client, error) {
 		if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 			addr = addr[i+1:]
 		}
-		if c.IP, ok = parseIP(addr); !ok {
+		if c.IP, ok = check.ParseAddress(addr); !ok {
 			err = ErrUnknownFormat
 		}
 	case strings.HasPrefix(first, "[") && (len(comments) == 0 || !strings.Contains(comments[0], "[")):
@@ -358,14 +358,5 @@ func bracketIP(s string) (netip.Addr, bool) {
 	if j < 0 {
 		return netip.Addr{}, false
 	}
-	return parseIP(s[i+1 : i+j])
-}
-
-func parseIP(s string) (netip.Addr, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) >= 5 && strings.EqualFold(s[:5], "ipv6:") {
-		s = s[5:]
-	}
-	a, err := netip.ParseAddr(s)
-	return a, err == nil && a.Zone() == ""
+	return check.ParseAddress(s[i+1 : i+j])
 }

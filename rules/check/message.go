@@ -205,6 +205,21 @@ func OrgDomain(host string) string {
 	return org
 }
 
+// ParseAddress reads an IP address as SMTP writes one: bare, or as an
+// address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321 §4.1.3).
+// Zoned addresses are refused: no remote client has one.
+func ParseAddress(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		s = s[1 : len(s)-1]
+	}
+	if len(s) >= 5 && strings.EqualFold(s[:5], "ipv6:") {
+		s = s[5:]
+	}
+	a, err := netip.ParseAddr(s)
+	return a, err == nil && a.Zone() == ""
+}
+
 // LocalClient returns why ip is not a client on the Internet: "no client
 // address" (a local submission), "loopback", or "private address" (RFC
 // 1918, ULA, link-local, RFC 6598 shared space); "" for a public address.

@@ -84,12 +84,8 @@ func init() {
 // isAddress reports whether a HELO name is an IP address, bare or as an
 // address literal.
 func isAddress(helo string) bool {
-	h := strings.TrimSuffix(strings.TrimPrefix(helo, "["), "]")
-	if len(h) >= 5 && strings.EqualFold(h[:5], "ipv6:") {
-		h = h[5:]
-	}
-	_, err := netip.ParseAddr(h)
-	return err == nil
+	_, ok := check.ParseAddress(helo)
+	return ok
 }
 
 // poolWords are the words providers put in the names of addresses they

@@ -62,17 +62,15 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			addLinks(in, links[p], seen)
 			continue
 		}
-		if in.Undeclared8bit == "" && asciiCharset(p.Charset) {
-			detail, err := undeclared8bit(p, min(budget, max8bitScan))
-			if err != nil {
-				return nil, err
-			}
-			in.Undeclared8bit = detail
-		}
-		text, err := p.Text(budget)
+		// One read serves the bytes (undeclared 8-bit text) and the text.
+		raw, err := io.ReadAll(io.LimitReader(p.Open(), budget))
 		if err != nil {
 			return nil, err
 		}
+		if in.Undeclared8bit == "" && asciiCharset(p.Charset) {
+			in.Undeclared8bit = undeclared8bit(p, raw[:min(len(raw), max8bitScan)])
+		}
+		text := p.TextOf(raw)
 		budget -= int64(len(text))
 		if in.ControlChars == "" {
 			if n := controlChars(text); n >= minControlChars {
@@ -236,7 +234,8 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	return s, false
 }
 
-// max8bitScan bounds the bytes of one part read for undeclared 8-bit text.
+// max8bitScan bounds the bytes of one part looked at for undeclared 8-bit
+// text.
 const max8bitScan = 64 << 10
 
 // asciiCharset reports whether a declared charset says US-ASCII, which is
@@ -255,14 +254,7 @@ func asciiCharset(cs string) bool {
 // careless program; a body in Thai or Shift_JIS with no charset is a bulk
 // tool that never meant the text to be read as sent. HTML that names its
 // charset in a <meta> element has declared it.
-func undeclared8bit(p *mimepart.Part, n int64) (string, error) {
-	if n <= 0 {
-		return "", nil
-	}
-	buf, err := io.ReadAll(io.LimitReader(p.Open(), n))
-	if err != nil {
-		return "", err
-	}
+func undeclared8bit(p *mimepart.Part, buf []byte) string {
 	high := 0
 	for _, c := range buf {
 		if c >= 0x80 {
@@ -270,24 +262,22 @@ func undeclared8bit(p *mimepart.Part, n int64) (string, error) {
 		}
 	}
 	if high < 20 || high*20 < len(buf) {
-		return "", nil
+		return ""
 	}
 	// UTF-8 names itself (a script's mail without a charset, a form
 	// mailer): only bytes that need a declared charset to be read count.
+	// The bytes may end inside a character where the read stopped.
 	valid := buf
-	if int64(len(buf)) == n {
-		// The read may have cut the last character.
-		for i := 0; i < utf8.UTFMax-1 && len(valid) > 0 && !utf8.Valid(valid); i++ {
-			valid = valid[:len(valid)-1]
-		}
+	for i := 0; i < utf8.UTFMax-1 && len(valid) > 0 && !utf8.Valid(valid); i++ {
+		valid = valid[:len(valid)-1]
 	}
 	if utf8.Valid(valid) {
-		return "", nil
+		return ""
 	}
 	if p.ContentType == "text/html" && metaCharset.Match(buf) {
-		return "", nil
+		return ""
 	}
-	return fmt.Sprintf("part %s: %d of %d bytes 8-bit, charset %q", p.Path, high, len(buf), p.Charset), nil
+	return fmt.Sprintf("part %s: %d of %d bytes 8-bit, charset %q", p.Path, high, len(buf), p.Charset)
 }
 
 var metaCharset = regexp.MustCompile(`(?i)<meta[^>]+charset\s*=`)

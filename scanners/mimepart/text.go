@@ -24,15 +24,22 @@ func (p *Part) Text(limit int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	data = DecodeText(p.Charset, data)
+	return p.TextOf(data), nil
+}
+
+// TextOf is Text for content already read: raw is the start of the
+// part's decoded content (what Open reads), for callers that look at the
+// bytes too. raw is not kept.
+func (p *Part) TextOf(raw []byte) string {
+	data := DecodeText(p.Charset, raw)
 	if !utf8.Valid(data) {
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
 	if p.ContentType != "text/html" {
-		return string(data), nil
+		return string(data)
 	}
 	text, _ := VisibleText(data)
-	return string(text), nil
+	return string(text)
 }
 
 // DecodeText decodes text in charset to UTF-8. A missing, ASCII or unknown charset
