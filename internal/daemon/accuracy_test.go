@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,7 +138,15 @@ var accLimits = mailfile.Limits{MaxHeaders: 1000, MaxHeaderSize: 1 << 20, MaxMes
 // stratifiedFolds assigns each message one of k folds, each group's ham
 // and spam spread evenly, with a fixed seed.
 func stratifiedFolds(msgs []labelled, k int) []int {
-	rng := rand.New(rand.NewPCG(2002, 10))
+	// MAMORI_FOLD_SEED deals the folds differently, to see how much a
+	// figure owes to one deal (docs/rules.md, "Accuracy").
+	seed := uint64(2002)
+	if s := os.Getenv("MAMORI_FOLD_SEED"); s != "" {
+		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+			seed = n
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 10))
 	fold := make([]int, len(msgs))
 	for _, stratum := range []string{"corpus/false", "corpus/true", "commercial/false", "modern-spam/true"} {
 		var idx []int
@@ -303,11 +312,11 @@ func (ty *tally) String() string {
 // TestCorpusAccuracy is the 10-fold cross-validation of the default
 // configuration, rules alone and rules plus classifier, at the scores
 // that ship. Those scores were tuned on this corpus (rules/tune), so it
-// also cross-validates the tuning itself: scores fitted on nine folds
-// judge the tenth. The targets are the issue's, for the tuned
-// cross-validation of the configuration that ships (rules plus
-// classifier): at least 99% of spam flagged, at most 5 of 2,500 ham
-// flagged, no ham rejected.
+// also cross-validates the tuning itself, settings chosen and scores
+// fitted on nine folds judging the tenth. The targets are the issue's,
+// for that tuned cross-validation of the configuration that ships (rules
+// plus classifier): at least 99% of spam flagged, at most 5 of 2,500 ham
+// flagged, no ham rejected. MAMORI_FOLD_SEED deals the folds otherwise.
 //
 // MAMORI_TUNE=write refits the scores on the whole corpus and rewrites
 // rules/defaults/95-scores.yaml.
@@ -346,13 +355,20 @@ func TestCorpusAccuracy(t *testing.T) {
 	samplesAlone, samplesBoth := toSamples(msgs, aloneV, params), toSamples(msgs, bothV, params)
 	talone, tboth := newReport("rules alone"), newReport("rules + classifier")
 	for f := range k {
+		// Nested: the tuning's settings are chosen by a cross-validation
+		// of its own over the nine folds, as MAMORI_TUNE=write chooses
+		// them over all ten; the tenth fold plays no part in either.
 		var train []tune.Sample
+		var inner []int
 		for i := range msgs {
 			if fold[i] != f {
 				train = append(train, samplesBoth[i].Sample)
+				inner = append(inner, fold[i]-btoi(fold[i] > f))
 			}
 		}
-		w := tune.Fit(train, params, tune.Options{})
+		o, _ := tune.Select(train, inner, k-1, params, tune.Grid, hamWeight)
+		t.Logf("fold %d: tuning with a ham costing %v spam, margin %v", f, o.HamCost, o.Margin)
+		w := tune.Fit(train, params, o)
 		for i, m := range msgs {
 			if fold[i] == f {
 				talone.add(m, samplesAlone[i].verdict(w))
@@ -364,16 +380,17 @@ func TestCorpusAccuracy(t *testing.T) {
 	logTallies(t, talone, tboth)
 	// The issue's target is 99% of spam flagged with at most 5 ham; the
 	// test pins what the default set achieves (a floor against
-	// regressions) and says when the target is met. Why it is not yet:
-	// docs/rules.md, "Accuracy".
+	// regressions, below every deal of the folds measured) and says
+	// whether this deal meets the target. Other deals: docs/rules.md,
+	// "Accuracy".
 	c, com := tboth.groups["corpus"], tboth.groups["commercial"]
 	if c.spamFlagged*100 >= c.spam*99 && c.hamFlagged <= 5 {
-		t.Log("TARGET MET: at least 99% of spam flagged, at most 5 of 2,500 ham")
+		t.Log("target met by this deal of the folds: at least 99% of spam flagged, at most 5 of 2,500 ham")
 	} else {
-		t.Log("target not met: want at least 99% of spam flagged with at most 5 of 2,500 ham")
+		t.Log("target not met by this deal of the folds: want at least 99% of spam flagged with at most 5 of 2,500 ham")
 	}
-	if c.spamFlagged*1000 < c.spam*975 || c.hamFlagged > 5 || c.hamReject > 0 || talone.groups["corpus"].hamReject > 0 {
-		t.Errorf("below the floor (97.5%% of spam, at most 5 ham flagged, no ham rejected by score): %v", c)
+	if c.spamFlagged*100 < c.spam*98 || c.hamFlagged > 5 || c.hamReject > 0 || talone.groups["corpus"].hamReject > 0 {
+		t.Errorf("below the floor (98%% of spam, at most 5 ham flagged, no ham rejected by score): %v", c)
 	}
 	if com.hamFlagged > 3 || com.hamReject > 0 || talone.groups["commercial"].hamFlagged > 0 {
 		t.Errorf("legitimate commercial mail flagged: %v; %v", com, talone.groups["commercial"])
@@ -400,7 +417,8 @@ func TestCorpusAccuracy(t *testing.T) {
 		for i := range msgs {
 			all[i] = samplesBoth[i].Sample
 		}
-		writeScores(t, tune.Fit(all, params, tune.Options{}), params, samplesBoth)
+		o, _ := tune.Select(all, fold, k, params, tune.Grid, hamWeight)
+		writeScores(t, tune.Fit(all, params, o), o, params, samplesBoth)
 	}
 }
 
@@ -449,6 +467,19 @@ func logTallies(t *testing.T, reports ...*report) {
 			}
 		}
 	}
+}
+
+// hamWeight is what a flagged ham costs, in missed spam, when the tuning's
+// settings are chosen (tune.Select): the λ = 9 of Androutsopoulos et al.
+// (2000), the middle of the three costs (1, 9, 999) the spam-filtering
+// literature weighs a false positive by.
+const hamWeight = 9
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // tunables are the scores tuning may move: every rule and meta rule of
@@ -501,6 +532,7 @@ func toSamples(msgs []labelled, vs []rules.Verdict, params []tune.Param) []sampl
 		}
 		if v.Decider != "" {
 			s.decision = v.Action
+			s.Decided = v.Action >= check.ActAddHeader
 		}
 		out[i] = s
 	}
@@ -531,7 +563,7 @@ func (s sample) verdict(scores map[string]float64) rules.Verdict {
 
 // writeScores writes the fitted scores, with each rule's hits, for the
 // default set to load after the rule files.
-func writeScores(t *testing.T, w map[string]float64, params []tune.Param, samples []sample) {
+func writeScores(t *testing.T, w map[string]float64, o tune.Options, params []tune.Param, samples []sample) {
 	t.Helper()
 	hits := map[string][2]int{}
 	spam, ham := 0, 0
@@ -564,8 +596,8 @@ func writeScores(t *testing.T, w map[string]float64, params []tune.Param, sample
 # Rules that fired on no corpus message keep their authors' scores and are
 # not listed. The comment after each score: author's score, and the hits
 # on spam and ham.
-scores:
 `)
+	fmt.Fprintf(&b, "#\n# Tuning settings chosen by 10-fold cross-validation (tune.Select, a ham\n# flagged costing %v spam missed): a ham costs %v spam in the fit, margin %v.\nscores:\n", hamWeight, o.HamCost, o.Margin)
 	for _, p := range params {
 		h := hits[p.Name]
 		if h == [2]int{} {

@@ -56,6 +56,9 @@ type Client struct {
 	// "(authenticated"); User is the login when it is written.
 	Authenticated bool
 	User          string
+	// ID is the queue ID the receiving server gave the message (the id
+	// clause), lower-cased, without angle brackets; "" when not written.
+	ID string
 }
 
 // ErrNoClient means the field has no from clause.
@@ -91,6 +94,7 @@ func Parse(value string) (Client, error) {
 	first, rest, _ := strings.Cut(rest, " ")
 	comments, after := leadingComments(rest)
 	c.By = clauseWord(after, "by")
+	c.ID = bound(strings.Trim(clauseWord(after, "id"), "<>"))
 	c.Authenticated, c.User = authentication(after, comments)
 	var err error
 	switch {

@@ -63,6 +63,7 @@ func TestParse(t *testing.T) {
 			continue
 		}
 		want := Client{IP: netip.MustParseAddr(tc.ip), Host: tc.host, Helo: tc.helo, By: tc.by, Verified: !strings.Contains(tc.in, "HELO ")}
+		c.ID = "" // TestParseID
 		if c != want {
 			t.Errorf("%q:\n got %+v\nwant %+v", tc.in, c, want)
 		}
@@ -184,4 +185,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: field longer than the bound", s)
 		}
 	})
+}
+
+// The id clause is kept, lower-cased and without angle brackets, for the
+// Message-ID test that looks for a relay's queue ID.
+func TestParseID(t *testing.T) {
+	for in, want := range map[string]string{
+		"from a.example (a.example [192.0.2.1]) by mx.example.org (Postfix) with ESMTP id 4XyZ9q0BC3; Tue, 1 Oct 2024 10:00:00 +0000": "4xyz9q0bc3",
+		"from a.example (a.example [192.0.2.1]) by mx.example.org (8.11.6/8.11.6) with SMTP id g7RMtDZ29430 for <u@example.org>":      "g7rmtdz29430",
+		"from [192.0.2.1] (helo=pc) by mx.example.org with esmtp (Exim 4.96) id 17nndG-0005Q3-00 for u@example.org":                   "17nndg-0005q3-00",
+		"from pc ([192.0.2.1]) by smtp.example.net (InterMail vM.4.01) with SMTP id <20020909172053.OAZA9751.smtp@pc> for <u@x>":      "20020909172053.oaza9751.smtp@pc",
+		"from a.example (a.example [192.0.2.1]) by mx.example.org (Postfix) with ESMTP; Tue, 1 Oct 2024 10:00:00 +0000":               "",
+		"from a.example (comment id FAKE123 here [192.0.2.1]) by mx.example.org (Postfix) with ESMTP id REAL456":                      "real456",
+	} {
+		c, err := Parse(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if c.ID != want {
+			t.Errorf("%q: ID %q, want %q", in, c.ID, want)
+		}
+	}
 }

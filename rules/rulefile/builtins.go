@@ -154,6 +154,16 @@ var builtins = map[string]builtin{
 	"control_chars": {"a text part holds 5 or more control characters (other than tab, line breaks, form feed and the ISO-2022 shifts ESC, SO, SI): binary data sent as text, such as a document pasted into the body, or a broken encoder", func(in *Input) (bool, string) {
 		return in.ControlChars != "", in.ControlChars
 	}},
+	"msmail_without_mimeole": {"an X-MSMail-Priority field without X-MimeOLE: Outlook Express and Windows Live Mail write both, so the pair broken is software dressing as them (SquirrelMail, which writes the first alone, and Outlook and Exchange, which write Thread-Index, are exempt)", func(in *Input) (bool, string) {
+		f := in.header("X-MSMail-Priority")
+		if f == nil || in.header("X-MimeOLE") != nil || in.header("Thread-Index") != nil {
+			return false, ""
+		}
+		if m := in.header("X-Mailer"); m != nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(m.Value)), "squirrelmail") {
+			return false, ""
+		}
+		return true, f.Value
+	}},
 	"many_visible_recipients": {"20 or more addresses in To and Cc", func(in *Input) (bool, string) {
 		n := 0
 		for _, f := range in.Headers {

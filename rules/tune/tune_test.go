@@ -79,3 +79,67 @@ func TestFitWithoutDataKeepsPriors(t *testing.T) {
 		t.Errorf("Bounds(0) = %v, %v", lo, hi)
 	}
 }
+
+// TestScoreRoundsAsTheEngine: a sum the engine flags at 5 (it rounds to a
+// thousandth) must reach 5 here too, or the accuracy run would count as
+// missed a message the daemon flags. In floating point 1.9+2.3+0.8 is
+// 4.999999999999999.
+func TestScoreRoundsAsTheEngine(t *testing.T) {
+	s := Sample{Symbols: []string{"A", "B", "C"}}
+	w := map[string]float64{"A": 1.9, "B": 2.3, "C": 0.8}
+	if got := Score(s, w); got != 5 {
+		t.Errorf("Score = %v, want 5", got)
+	}
+}
+
+// Select weighs a flagged ham as the caller says: a rule that fires on 60
+// spam and 24 ham, all of them a point short of the threshold, should be
+// raised to flag them when a ham costs little and kept down when a ham
+// costs nine spam.
+func TestSelectWeighsHam(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var samples []Sample
+	var fold []int
+	for i := range 3000 {
+		spam := i%5 == 0
+		var syms []string
+		if spam && rng.Float64() < 0.1 || !spam && rng.Float64() < 0.01 {
+			syms = append(syms, "MIXED")
+		}
+		fixed := 0.0
+		if len(syms) > 0 || spam {
+			fixed = 4
+		}
+		if spam && len(syms) == 0 {
+			fixed = 8 // caught anyway
+		}
+		samples = append(samples, Sample{Spam: spam, Symbols: syms, Fixed: fixed})
+		fold = append(fold, i%10)
+	}
+	lo, hi := Bounds(1)
+	params := []Param{{Name: "MIXED", Prior: 1, Lo: lo, Hi: hi}}
+	flagged := func(o Options) (spam, ham int) {
+		w := Fit(samples, params, o)
+		for _, s := range samples {
+			if Score(s, w) >= 5 {
+				if s.Spam {
+					spam++
+				} else {
+					ham++
+				}
+			}
+		}
+		return spam, ham
+	}
+	strict, _ := Select(samples, fold, 10, params, Grid, 9)
+	lax, _ := Select(samples, fold, 10, params, Grid, 0.1)
+	ss, sh := flagged(strict)
+	ls, lh := flagged(lax)
+	t.Logf("ham weight 9: %+v flags %d spam, %d ham; ham weight 0.1: %+v flags %d spam, %d ham", strict, ss, sh, lax, ls, lh)
+	if sh != 0 || lh == 0 || ls <= ss {
+		t.Errorf("the ham weight did not steer the choice")
+	}
+	if strict.HamCost <= lax.HamCost {
+		t.Errorf("HamCost %v at ham weight 9, %v at 0.1: want the first higher", strict.HamCost, lax.HamCost)
+	}
+}
