@@ -148,19 +148,30 @@ var builtins = map[string]builtin{
 		}
 		return false, ""
 	}},
+	"random_tag_line": {"a line holding only a token of 14 or more digits, letters and hyphens (after a short tag in parentheses, or none) that starts with a digit, has a hyphen, mixes upper and lower case, changes case inside a run of letters and alternates digits and letters 6 times or more: the per-copy tag bulk software stamps on each message to defeat checksums", func(in *Input) (bool, string) {
+		for _, t := range in.Texts {
+			if l := randomTagLine(t); l != "" {
+				return true, l
+			}
+		}
+		return false, ""
+	}},
 	"undeclared_8bit": {"a text part holds 8-bit text (at least 20 bytes, and 5% of the part) but declares no charset, or US-ASCII (RFC 2046 §4.1.2); HTML with a <meta> charset has declared one", func(in *Input) (bool, string) {
 		return in.Undeclared8bit != "", in.Undeclared8bit
 	}},
 	"control_chars": {"a text part holds 5 or more control characters (other than tab, line breaks, form feed and the ISO-2022 shifts ESC, SO, SI): binary data sent as text, such as a document pasted into the body, or a broken encoder", func(in *Input) (bool, string) {
 		return in.ControlChars != "", in.ControlChars
 	}},
-	"msmail_without_mimeole": {"an X-MSMail-Priority field without X-MimeOLE: Outlook Express and Windows Live Mail write both, so the pair broken is software dressing as them (SquirrelMail, which writes the first alone, and Outlook and Exchange, which write Thread-Index, are exempt)", func(in *Input) (bool, string) {
+	"msmail_without_mimeole": {"an X-MSMail-Priority field without X-MimeOLE: Outlook Express and Windows Live Mail write both, so the pair broken is software dressing as them (SquirrelMail and PHP scripts, which write the first alone and say so in X-Mailer, and Outlook and Exchange, which write Thread-Index, are exempt)", func(in *Input) (bool, string) {
 		f := in.header("X-MSMail-Priority")
 		if f == nil || in.header("X-MimeOLE") != nil || in.header("Thread-Index") != nil {
 			return false, ""
 		}
-		if m := in.header("X-Mailer"); m != nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(m.Value)), "squirrelmail") {
-			return false, ""
+		if m := in.header("X-Mailer"); m != nil {
+			mailer := strings.ToLower(strings.TrimSpace(m.Value))
+			if strings.HasPrefix(mailer, "squirrelmail") || strings.HasPrefix(mailer, "php") {
+				return false, ""
+			}
 		}
 		return true, f.Value
 	}},
@@ -239,6 +250,77 @@ func fillerLine(t string) string {
 		}
 	}
 	return ""
+}
+
+// randomTagLine returns the first line of t that is a per-copy tag
+// ("4486eyRl1-291l12", "(g2-ss2)4483ZsiO6-368esUR2641hwjE2"), or "".
+// Product and version names ("Galaxy-S24Ultra", "1080p-60Hz"), UUIDs and
+// hashes (one case), API keys (a letter first) and PGP or base64 (no
+// hyphen, other characters) fail one condition or another.
+func randomTagLine(t string) string {
+	for len(t) > 0 {
+		line := t
+		if i := strings.IndexByte(t, '\n'); i >= 0 {
+			line, t = t[:i], t[i+1:]
+		} else {
+			t = ""
+		}
+		line = strings.TrimSpace(line)
+		if len(line) < 14 || len(line) > 200 {
+			continue
+		}
+		tok := line
+		if tok[0] == '(' {
+			end := strings.IndexByte(tok, ')')
+			if end < 2 || end > 21 || !tagChars(tok[1:end]) {
+				continue
+			}
+			tok = tok[end+1:]
+		}
+		if isRandomTag(tok) {
+			return line
+		}
+	}
+	return ""
+}
+
+func tagChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isTagChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTagChar(c byte) bool {
+	return c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+func isRandomTag(tok string) bool {
+	if len(tok) < 14 || tok[0] < '0' || tok[0] > '9' || !tagChars(tok) || !strings.Contains(tok, "-") {
+		return false
+	}
+	runs, caseChange, upper, lower := 0, false, false, false
+	var prev byte // the previous character, 0 after a hyphen
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c == '-' {
+			prev = 0
+			continue
+		}
+		digit := c <= '9'
+		up := 'A' <= c && c <= 'Z'
+		upper, lower = upper || up, lower || (!digit && !up)
+		switch {
+		case prev == 0 || (prev <= '9') != digit:
+			runs++
+		case !digit && ('A' <= prev && prev <= 'Z') != up:
+			caseChange = true
+		}
+		prev = c
+	}
+	return upper && lower && caseChange && runs >= 6
 }
 
 // nameAddress finds an email address in a display name; group 1 is its

@@ -20,32 +20,27 @@ const minQueueID = 6
 // bytes, and the test looks for short IDs in it.
 const maxMsgID = 998
 
-// Every mail client and submission server writes a Message-ID. A relay
-// that takes a message without one may write its own (Postfix for its
-// local clients, Sendmail, Exim, most providers' relays) from the queue
-// ID it gives the message, which it also writes in the id clause of its
-// Received field. A Message-ID holding the queue ID of a hop that took
-// the message from another host, over the network and without
-// authentication, is therefore one the sender did not write: the mark of
-// a bulk tool speaking SMTP itself. The MTAs in front of Mamori add none
-// for clients on the Internet (Postfix only for local clients, unless
-// always_add_missing_headers is set; Sendmail shows the milter no header
-// it adds), so there missing_message_id catches the same senders; this
-// test catches them after a relay on the way, a list server, an
-// upstream gateway, or in a stored message judged later.
+// Mail clients write a Message-ID. A relay that takes a message without
+// one may write its own from the queue ID it gives the message (Postfix
+// for its local clients, Sendmail, Exim), which it also writes in the id
+// clause of its Received field. A Message-ID holding the queue ID of a hop
+// that took the message from another organisation's host, over the
+// network and without authentication, was written by that relay: the
+// sender's software wrote none, the mark of a bulk tool speaking SMTP
+// itself. A submission server may add one for its own users (RFC 6409
+// §8.3), so hops between hosts of one registered domain, authenticated
+// ones and ones from private addresses do not count. The MTAs in front of
+// Mamori add none for clients on the Internet (Postfix only for local
+// clients unless always_add_missing_headers is set; Sendmail shows the
+// milter no header it adds), so there missing_message_id sees the same
+// senders; this test sees them behind a relay on the way, a list server,
+// an upstream gateway, or in a stored message judged later.
 func init() {
-	builtins["msgid_from_relay"] = builtin{"the Message-ID was written by a relay on the way, not by the sender: it holds the queue ID that a Received field records for a hop from another host, unauthenticated and not from a private address", msgidFromRelay}
-	builtins["sender_no_message_id"] = builtin{"the sender wrote no Message-ID: the field is missing, or a relay wrote it (msgid_from_relay)", func(in *Input) (bool, string) {
-		if in.header("Message-ID") == nil {
-			return true, ""
-		}
-		return msgidFromRelay(in)
-	}}
+	builtins["msgid_from_relay"] = builtin{"the Message-ID was written by a relay on the way, not by the sender: it holds, as a whole token, the queue ID that a Received field records for a hop from another organisation's host (another registered domain), unauthenticated and not from a private address", msgidFromRelay}
 }
 
 // msgidFromRelay finds the Received field whose queue ID the Message-ID
-// holds, among hops from another host, and names it ("mx.example.net id
-// 4AbC123").
+// holds and names it ("mx.example.net id 4abc123").
 func msgidFromRelay(in *Input) (bool, string) {
 	f := in.header("Message-ID")
 	if f == nil {
@@ -67,12 +62,39 @@ func msgidFromRelay(in *Input) (bool, string) {
 		if err != nil || c.Authenticated || check.LocalClient(c.IP) != "" {
 			continue
 		}
+		if c.Verified && c.Host != "unknown" && c.By != "" && check.OrgDomain(c.Host) == check.OrgDomain(c.By) {
+			continue // a hop inside one organisation: its own submission relay
+		}
 		id, _, _ := strings.Cut(c.ID, "@")
-		if len(id) >= minQueueID && strings.Contains(local, id) {
+		if len(id) >= minQueueID && holdsToken(local, id) {
 			return true, c.By + " id " + c.ID
 		}
 	}
 	return false, ""
+}
+
+// holdsToken reports whether id occurs in s as a whole token: not inside
+// a longer run of letters and digits, except for the "E" Exim puts in
+// front of its queue ID in the Message-IDs it writes.
+func holdsToken(s, id string) bool {
+	for from := 0; ; {
+		i := strings.Index(s[from:], id)
+		if i < 0 {
+			return false
+		}
+		i += from
+		j := i + len(id)
+		before := i == 0 || !isAlnum(s[i-1]) || (s[i-1] == 'e' && (i == 1 || !isAlnum(s[i-2])))
+		after := j == len(s) || !isAlnum(s[j])
+		if before && after {
+			return true
+		}
+		from = i + 1
+	}
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 // msgidLocal returns the lower-cased part before the @ of a Message-ID

@@ -230,8 +230,13 @@ var Grid = func() []Options {
 // for each of the folds (fold[i] in [0, k) is sample i's), it fits on the
 // others and judges that one at the threshold, and it sums a cost of 1
 // for a spam not flagged and hamWeight for a ham flagged. Ties go to the
-// earlier setting in grid. It fits len(grid)·k times, in parallel.
+// earlier setting in grid; an empty grid gives Fit's defaults, unjudged.
+// fold values outside [0, k) are never judged. It fits len(grid)·k times,
+// in parallel.
 func Select(samples []Sample, fold []int, k int, params []Param, grid []Options, hamWeight float64) (Options, float64) {
+	if len(grid) == 0 {
+		return Options{}, 0
+	}
 	costs := make([]float64, len(grid))
 	work := make(chan int)
 	var wg sync.WaitGroup
