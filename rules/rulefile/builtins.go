@@ -224,9 +224,9 @@ func (in *Input) date() (time.Time, bool) {
 	return d, err == nil
 }
 
-// fillerLine returns the first line of t that is, but for surrounding
-// blanks, 25 or more lower-case ASCII letters, or "".
-func fillerLine(t string) string {
+// firstLine returns the first line of t that, trimmed of surrounding
+// blanks, satisfies is; or "".
+func firstLine(t string, is func(line string) bool) string {
 	for len(t) > 0 {
 		line := t
 		if i := strings.IndexByte(t, '\n'); i >= 0 {
@@ -234,22 +234,27 @@ func fillerLine(t string) string {
 		} else {
 			t = ""
 		}
-		line = strings.TrimSpace(line)
-		if len(line) < 25 {
-			continue
-		}
-		ok := true
-		for i := 0; i < len(line); i++ {
-			if line[i] < 'a' || line[i] > 'z' {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if line = strings.TrimSpace(line); is(line) {
 			return line
 		}
 	}
 	return ""
+}
+
+// fillerLine returns the first line of t that is, but for surrounding
+// blanks, 25 or more lower-case ASCII letters, or "".
+func fillerLine(t string) string {
+	return firstLine(t, func(line string) bool {
+		if len(line) < 25 {
+			return false
+		}
+		for i := 0; i < len(line); i++ {
+			if line[i] < 'a' || line[i] > 'z' {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // randomTagLine returns the first line of t that is a per-copy tag
@@ -258,30 +263,20 @@ func fillerLine(t string) string {
 // hashes (one case), API keys (a letter first) and PGP or base64 (no
 // hyphen, other characters) fail one condition or another.
 func randomTagLine(t string) string {
-	for len(t) > 0 {
-		line := t
-		if i := strings.IndexByte(t, '\n'); i >= 0 {
-			line, t = t[:i], t[i+1:]
-		} else {
-			t = ""
-		}
-		line = strings.TrimSpace(line)
+	return firstLine(t, func(line string) bool {
 		if len(line) < 14 || len(line) > 200 {
-			continue
+			return false
 		}
 		tok := line
 		if tok[0] == '(' {
 			end := strings.IndexByte(tok, ')')
 			if end < 2 || end > 21 || !tagChars(tok[1:end]) {
-				continue
+				return false
 			}
 			tok = tok[end+1:]
 		}
-		if isRandomTag(tok) {
-			return line
-		}
-	}
-	return ""
+		return isRandomTag(tok)
+	})
 }
 
 func tagChars(s string) bool {
