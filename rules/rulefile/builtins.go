@@ -281,15 +281,11 @@ func randomTagLine(t string) string {
 
 func tagChars(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !isTagChar(s[i]) {
+		if s[i] != '-' && !isAlnum(s[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-func isTagChar(c byte) bool {
-	return c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 func isRandomTag(tok string) bool {
