@@ -68,7 +68,9 @@ func (c *Console) readBody(ctx context.Context, id string) (*body, error) {
 	for _, p := range res.Parts {
 		if p.IsAttachment() {
 			b.Attachments = append(b.Attachments, attachment{Path: p.Path, Name: p.Filename, Type: p.ContentType, Size: p.Size})
-			continue
+			if !p.IsBodyText() {
+				continue // shown as text too when the reader's client shows it
+			}
 		}
 		data, err := io.ReadAll(io.LimitReader(p.Open(), maxPartText))
 		if err != nil {

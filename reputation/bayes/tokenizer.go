@@ -98,7 +98,7 @@ func (t *Tokenizer) tokenize(ctx context.Context, headers []check.Header, res *m
 	// mail clients guess it.
 	guess := ""
 	for _, p := range parts {
-		if !p.IsAttachment() && p.Charset != "" {
+		if p.IsBodyText() && p.Charset != "" {
 			guess = p.Charset
 			break
 		}
@@ -481,7 +481,9 @@ func (tz *tokenizing) part(p *mimepart.Part, mf *metaFacts) error {
 		if i := strings.LastIndexByte(p.Filename, '.'); i >= 0 && len(p.Filename)-i <= 11 {
 			mf.exts = addName(mf.exts, cleanName(p.Filename[i+1:], 10), maxAttachTokens)
 		}
-		return nil
+		if !p.IsBodyText() {
+			return nil
+		}
 	}
 	if p.Size == 0 {
 		return nil

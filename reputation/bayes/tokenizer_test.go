@@ -219,6 +219,8 @@ func TestTokenizeCharsets(t *testing.T) {
 			[]string{"h:from:n:jürgen", "h:from:n:müller", "h:from:d:example.de"}},
 		{"unknown charset label", "Content-Type: text/plain; charset=x-klingon\r\n\r\nplain words\r\n", []string{"plain", "words"}},
 		{"Latin-1 bytes without a label", "\r\n\xc9t\xe9 caf\xe9\r\n", []string{"été", "café"}},
+		{"a named text part shown inline", "Content-Type: text/plain\r\nContent-Disposition: inline; filename=notes.txt\r\n\r\nvisible words\r\n",
+			[]string{"visible", "words", "m:ext:txt", "m:text-only"}},
 		{"headers only", "Subject: hello there\r\n", []string{"s:hello", "s:there", "m:no-text", "h:to:none", "h:from:none", "h:msgid:none", "h:received:0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,7 +41,7 @@ func partLinks(ctx context.Context, m *check.Message, content check.ContentLimit
 	}
 	out := map[*mimepart.Part][]Found{}
 	for _, p := range walk.Parts {
-		if p.IsAttachment() || !strings.HasPrefix(p.ContentType, "text/") {
+		if !p.IsBodyText() && (p.IsAttachment() || !strings.HasPrefix(p.ContentType, "text/")) {
 			continue
 		}
 		data, err := io.ReadAll(io.LimitReader(p.Open(), MaxPartBytes))

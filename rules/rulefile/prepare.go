@@ -45,7 +45,9 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 		}
 		if p.IsAttachment() {
 			in.Attachments = append(in.Attachments, Attachment{Name: p.Filename, Type: p.ContentType})
-			continue
+			if !p.IsBodyText() {
+				continue
+			}
 		}
 		isHTML := p.ContentType == "text/html"
 		switch {

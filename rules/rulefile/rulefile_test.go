@@ -90,6 +90,31 @@ func TestKinds(t *testing.T) {
 	}
 }
 
+// TestNamedInlineText checks that a text part with a file name but marked
+// inline, which mail clients show as the message's text, is read as text
+// as well as listed as an attachment; a name must not hide text from the
+// body and URI rules. Marked attachment, it is a file only.
+func TestNamedInlineText(t *testing.T) {
+	s := compile(t, kinds+"  - {name: ATT_HTML, attachment: '(?i)\\.html$', score: 1}\n")
+	const head = "From: a@x.example\r\nContent-Type: text/html\r\nContent-Disposition: "
+	const body = "\r\n\r\n<p>Please click here: <a href=\"https://bit.ly/x\">x</a></p>\r\n"
+	inline := fired(s, prepare(t, head+`inline; filename="filename.html"`+body))
+	for _, name := range []string{"BODY_CLICK", "URI_SHORT", "HTML_ONLY", "ATT_HTML"} {
+		if _, ok := inline[name]; !ok {
+			t.Errorf("inline: %s did not fire (fired %v)", name, inline)
+		}
+	}
+	attached := fired(s, prepare(t, head+`attachment; filename="filename.html"`+body))
+	if _, ok := attached["ATT_HTML"]; !ok {
+		t.Errorf("attachment: ATT_HTML did not fire (fired %v)", attached)
+	}
+	for _, name := range []string{"BODY_CLICK", "URI_SHORT"} {
+		if _, ok := attached[name]; ok {
+			t.Errorf("attachment: %s read a file's text", name)
+		}
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	_, err := Compile([]Source{
 		{Name: "a.yaml", Data: []byte(`

@@ -125,6 +125,28 @@ func (p *Part) IsAttachment() bool {
 	return true
 }
 
+// IsBodyText reports whether a mail client shows the part as text of the
+// message when it is opened: plain text, HTML or enriched text that is not
+// marked attachment nor uuencoded, and that is either unnamed or marked
+// inline. RFC 2183 §2.1 says an inline part is displayed automatically,
+// and clients do so with a named one too (Apple Mail sends every file
+// inline), so a part can be both a file (IsAttachment) and body text. The
+// text checks read such a part: otherwise a name on the only text part
+// would hide the text the reader sees from them.
+func (p *Part) IsBodyText() bool {
+	if p.Disposition == "attachment" || p.Origin == OriginUUEncode {
+		return false
+	}
+	if p.Filename != "" && p.Disposition != "inline" {
+		return false
+	}
+	switch p.ContentType {
+	case "text/plain", "text/html", "text/enriched":
+		return true
+	}
+	return false
+}
+
 // Label names the part for reports and logs: its file name, else its path
 // and type.
 func (p *Part) Label() string {
