@@ -471,3 +471,32 @@ func pct(n, of int) float64 {
 	}
 	return 100 * float64(n) / float64(of)
 }
+
+// TestRecipientsManyOrgsExemptions checks MIX_RCPTS_MANY_ORGS on a new
+// message to four outside organisations, and its exemptions: a meeting
+// invitation, a reply, a list post.
+func TestRecipientsManyOrgsExemptions(t *testing.T) {
+	e := newEvaluator(t)
+	const head = "From: Chair <chair@x.example>\r\nTo: a@one.example, b@two.example, c@three.example, d@four.example\r\nSubject: Steering group\r\n"
+	for _, tc := range []struct {
+		name, msg string
+		want      bool
+	}{
+		{"a new message", head + "\r\nHello all.\r\n", true},
+		{"a meeting invitation", head + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPlease join.\r\n" +
+			"--b\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n--b--\r\n", false},
+		{"a reply", head + "In-Reply-To: <1@x.example>\r\n\r\nAgreed.\r\n", false},
+		{"a list post", head + "List-Id: <steering.x.example>\r\n\r\nHello all.\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := prepare([]byte(tc.msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, hs := e.eval(in)
+			if got := has(hs, "MIX_RCPTS_MANY_ORGS"); got != tc.want {
+				t.Errorf("MIX_RCPTS_MANY_ORGS %v, want %v: %s", got, tc.want, symbols(hs))
+			}
+		})
+	}
+}

@@ -3,6 +3,9 @@ package rulefile
 import (
 	"slices"
 	"strings"
+	"unicode"
+
+	"golang.org/x/net/idna"
 
 	"github.com/mamori-mail/mamori/rules/check"
 )
@@ -23,42 +26,78 @@ func init() {
 }
 
 // recipientsManyOrgs names the organisations it counted. Addresses are
-// found leniently (each "@domain" in To and Cc), because the lists bulk
-// tools write often fail a strict parse.
+// found leniently (each "@domain" outside quoted strings and comments),
+// because the lists bulk tools write, and From fields with raw 8-bit
+// names, often fail a strict parse.
 func recipientsManyOrgs(in *Input) (bool, string) {
 	own := ""
-	if a := in.fromAddress(); a != nil {
-		own = check.OrgDomain(addrDomain(a.Address))
+	if f := in.header("From"); f != nil {
+		addrDomains(f.Value, 1, func(org string) bool { own = org; return false })
 	}
 	var orgs []string
-	seen := 0
+	left := maxRecipientAddrs
 	for _, f := range in.Headers {
+		if left <= 0 {
+			break
+		}
 		if !strings.EqualFold(f.Name, "To") && !strings.EqualFold(f.Name, "Cc") {
 			continue
 		}
-		for v := f.Value; seen < maxRecipientAddrs; seen++ {
-			i := strings.IndexByte(v, '@')
-			if i < 0 {
-				break
-			}
-			v = v[i+1:]
-			end := strings.IndexFunc(v, func(r rune) bool {
-				return !(r == '.' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-			})
-			if end < 0 {
-				end = len(v)
-			}
-			host := v[:end]
-			if !strings.Contains(host, ".") {
-				continue
-			}
-			if org := check.OrgDomain(host); org != own && !slices.Contains(orgs, org) {
+		addrDomains(f.Value, left, func(org string) bool {
+			left--
+			if org != own && !slices.Contains(orgs, org) {
 				orgs = append(orgs, org)
 			}
-		}
+			return true
+		})
 	}
 	if len(orgs) < minRecipientOrgs {
 		return false, ""
 	}
 	return true, strings.Join(orgs, " ")
+}
+
+// addrDomains calls fn with the organisation (check.OrgDomain, in ASCII
+// form) of each address's domain in an address-list value, at most max
+// times and until fn returns false. An address is an "@" outside quoted
+// strings and comments (a display name may hold an address in quotes, or
+// the whole list be malformed) followed by a host name with a dot;
+// internationalized names are converted to their ASCII form, so that one
+// organisation written two ways counts once.
+func addrDomains(v string, max int, fn func(org string) bool) {
+	quoted, comment := false, 0
+	for i := 0; i < len(v) && max > 0; i++ {
+		switch c := v[i]; {
+		case c == '\\':
+			i++ // a quoted pair: the next character is literal
+		case quoted:
+			quoted = c != '"'
+		case c == '"':
+			quoted = true
+		case c == '(':
+			comment++
+		case c == ')' && comment > 0:
+			comment--
+		case c == '@' && comment == 0:
+			rest := v[i+1:]
+			end := strings.IndexFunc(rest, func(r rune) bool {
+				return !(r == '.' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r))
+			})
+			if end < 0 {
+				end = len(rest)
+			}
+			host := strings.ToLower(strings.TrimSuffix(rest[:end], "."))
+			i += end
+			if !strings.Contains(host, ".") {
+				continue
+			}
+			if a, err := idna.ToASCII(host); err == nil {
+				host = a
+			}
+			max--
+			if !fn(check.OrgDomain(host)) {
+				return
+			}
+		}
+	}
 }

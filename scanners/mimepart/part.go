@@ -81,7 +81,8 @@ type Part struct {
 	// only the first Size bytes were kept.
 	Truncated bool
 
-	content content
+	bodyText bool // see IsBodyText
+	content  content
 }
 
 // content is a decoded part's bytes, in memory or in a temporary file.
@@ -126,18 +127,21 @@ func (p *Part) IsAttachment() bool {
 }
 
 // IsBodyText reports whether a mail client shows the part as text of the
-// message when it is opened: plain text, HTML or enriched text that is not
-// marked attachment nor uuencoded, and that is either unnamed or marked
-// inline. RFC 2183 §2.1 says an inline part is displayed automatically,
-// and clients do so with a named one too (Apple Mail sends every file
-// inline), so a part can be both a file (IsAttachment) and body text. The
-// text checks read such a part: otherwise a name on the only text part
-// would hide the text the reader sees from them.
-func (p *Part) IsBodyText() bool {
+// message when it is opened: plain text, HTML or enriched text, not marked
+// attachment nor uuencoded, and unnamed; or, in a message with no unnamed
+// text, a named one. Clients show a message's only text as its body
+// whatever its name (RFC 2183 §2.1 has an inline part displayed
+// automatically), so a part can be both a file (IsAttachment) and body
+// text: otherwise a name on the only text part would hide the text the
+// reader sees from every text check. A named text file beside the body
+// (Apple Mail attaches every file inline) stays a file only, so that the
+// checks that judge the sender's own text do not judge a file's.
+func (p *Part) IsBodyText() bool { return p.bodyText }
+
+// isText reports a text type a client can show as the message, not
+// marked attachment nor uuencoded.
+func (p *Part) isText() bool {
 	if p.Disposition == "attachment" || p.Origin == OriginUUEncode {
-		return false
-	}
-	if p.Filename != "" && p.Disposition != "inline" {
 		return false
 	}
 	switch p.ContentType {
@@ -145,6 +149,21 @@ func (p *Part) IsBodyText() bool {
 		return true
 	}
 	return false
+}
+
+// markBodyText sets each part's IsBodyText once the whole message is
+// walked, for the choice depends on the other parts.
+func markBodyText(parts []*Part) {
+	unnamed := false
+	for _, p := range parts {
+		if p.isText() && p.Filename == "" {
+			unnamed = true
+			break
+		}
+	}
+	for _, p := range parts {
+		p.bodyText = p.isText() && (p.Filename == "" || !unnamed)
+	}
 }
 
 // Label names the part for reports and logs: its file name, else its path

@@ -101,6 +101,7 @@ func (w *walker) finish(err error) (*Result, error) {
 		w.res.Close()
 		return nil, err
 	}
+	markBodyText(w.res.Parts)
 	return w.res, nil
 }
 
