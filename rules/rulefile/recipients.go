@@ -87,7 +87,7 @@ func addrDomains(v string, max int, fn func(org string) bool) {
 				end = len(rest)
 			}
 			host := strings.ToLower(strings.TrimSuffix(rest[:end], "."))
-			i += end
+			i += end // the loop's i++ then reads the delimiter (a quote may open)
 			if !strings.Contains(host, ".") {
 				continue
 			}
