@@ -68,6 +68,14 @@ func canonHost(raw string) (host string, ip netip.Addr, ok bool) {
 	return h, ip, true
 }
 
+// CanonName is canonHost for a host name written elsewhere (an address's
+// domain): the lower-case ASCII name a browser or resolver would use, and
+// false for an IP address or a name no DNS lookup could take.
+func CanonName(raw string) (string, bool) {
+	h, _, ok := canonHost(raw)
+	return h, ok && h != ""
+}
+
 // textHost is canonHost for hosts found in running text. Japanese text has
 // no spaces, so "http://example.comへ" reaches here as "example.comへ"; when
 // a name with non-ASCII characters does not end in a real top-level domain,

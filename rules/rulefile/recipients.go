@@ -5,8 +5,7 @@ import (
 	"strings"
 	"unicode"
 
-	"golang.org/x/net/idna"
-
+	"github.com/mamori-mail/mamori/reputation/uribl"
 	"github.com/mamori-mail/mamori/rules/check"
 )
 
@@ -57,13 +56,13 @@ func recipientsManyOrgs(in *Input) (bool, string) {
 	return true, strings.Join(orgs, " ")
 }
 
-// addrDomains calls fn with the organisation (check.OrgDomain, in ASCII
-// form) of each address's domain in an address-list value, at most max
-// times and until fn returns false. An address is an "@" outside quoted
-// strings and comments (a display name may hold an address in quotes, or
-// the whole list be malformed) followed by a host name with a dot;
-// internationalized names are converted to their ASCII form, so that one
-// organisation written two ways counts once.
+// addrDomains calls fn with the organisation (check.OrgDomain of the name
+// uribl.CanonName gives) of each address's domain in an address-list
+// value, at most max times and until fn returns false. An address is an
+// "@" outside quoted strings and comments (a display name may hold an
+// address in quotes, or the whole list be malformed) followed by a host
+// name with a dot; internationalized names are compared in their ASCII
+// form, so that one organisation written two ways counts once.
 func addrDomains(v string, max int, fn func(org string) bool) {
 	quoted, comment := false, 0
 	for i := 0; i < len(v) && max > 0; i++ {
@@ -86,13 +85,10 @@ func addrDomains(v string, max int, fn func(org string) bool) {
 			if end < 0 {
 				end = len(rest)
 			}
-			host := strings.ToLower(strings.TrimSuffix(rest[:end], "."))
+			host, ok := uribl.CanonName(rest[:end])
 			i += end // the loop's i++ then reads the delimiter (a quote may open)
-			if !strings.Contains(host, ".") {
+			if !ok || !strings.Contains(host, ".") {
 				continue
-			}
-			if a, err := idna.ToASCII(host); err == nil {
-				host = a
 			}
 			max--
 			if !fn(check.OrgDomain(host)) {
