@@ -68,8 +68,7 @@ func TestHiddenTextRegions(t *testing.T) {
 		{`<span style="font-size:0px">x y z</span>`, true},
 		{`<p style="color:red">sale</p>`, false},
 	} {
-		hidden, _ := scanHTML([]byte(c.html))
-		if hidden != c.hidden {
+		if hidden := scanHTML([]byte(c.html)).hidden; hidden != c.hidden {
 			t.Errorf("%s: hidden %v, want %v", c.html, hidden, c.hidden)
 		}
 	}

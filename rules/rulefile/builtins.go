@@ -159,6 +159,12 @@ var builtins = map[string]builtin{
 	"undeclared_8bit": {"a text part holds 8-bit text (at least 20 bytes, and 5% of the part) but declares no charset, or US-ASCII (RFC 2046 §4.1.2); HTML with a <meta> charset has declared one", func(in *Input) (bool, string) {
 		return in.Undeclared8bit != "", in.Undeclared8bit
 	}},
+	"mislabeled_8bit": {"a text part that declares a charset other than US-ASCII holds 8-bit bytes while its transfer encoding is 7bit, declared or by default (RFC 2045 §6.1): a mail program that names the charset also labels the bytes 8bit, quoted-printable or base64", func(in *Input) (bool, string) {
+		return in.Mislabeled8bit != "", in.Mislabeled8bit
+	}},
+	"html_relative_link": {"an HTML link, image or style sheet given as a relative path (\"images/top.gif\", \"faq.html\") in a document without <base>: it leads nowhere in a mail client, so the HTML is a web page or a word processor's file sent as saved", func(in *Input) (bool, string) {
+		return in.RelativeLink != "", in.RelativeLink
+	}},
 	"control_chars": {"a text part holds 5 or more control characters (other than tab, line breaks, form feed and the ISO-2022 shifts ESC, SO, SI): binary data sent as text, such as a document pasted into the body, or a broken encoder", func(in *Input) (bool, string) {
 		return in.ControlChars != "", in.ControlChars
 	}},

@@ -25,25 +25,31 @@ func FuzzCompile(f *testing.F) {
 	})
 }
 
-// FuzzScanHTML: the HTML scan behind invisible_text and link_text_mismatch
-// never panics, and only reports what the markup can show: hidden text
-// needs a style attribute, a mismatch needs a link.
+// FuzzScanHTML: the HTML scan behind invisible_text, link_text_mismatch
+// and html_relative_link never panics, and only reports what the markup
+// can show: hidden text needs a style attribute, a mismatch needs a link,
+// and what is reported as a relative path is one.
 func FuzzScanHTML(f *testing.F) {
 	f.Add([]byte(`<div style="display:none">hidden <br> words</div><p>shown</p>`))
 	f.Add([]byte(`<img src=x style="display:none"><a href="https://evil.example/x">https://bank.example/</a>`))
 	f.Add([]byte(`<DIV STYLE="font-size:0px"><div></div>x</DIV></span>y`))
 	f.Add([]byte(`<a href=http://a.example>www.b.example</a><a href="https://user@c.example:8080/">c.example</a>`))
+	f.Add([]byte(`<body background="bg.gif"><img src="images/top.gif"><a href="#x">x</a></body>`))
+	f.Add([]byte(`<base href="https://a.example/"><img src=top.gif>`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		hidden, mismatch := scanHTML(doc)
+		got := scanHTML(doc)
 		lower := bytes.ToLower(doc)
-		if hidden && !bytes.Contains(lower, []byte("style")) {
+		if got.hidden && !bytes.Contains(lower, []byte("style")) {
 			t.Fatalf("hidden text reported without a style attribute: %q", doc)
 		}
-		if mismatch != "" && !bytes.Contains(lower, []byte("href")) {
-			t.Fatalf("link mismatch %q reported without a link: %q", mismatch, doc)
+		if got.mismatch != "" && !bytes.Contains(lower, []byte("href")) {
+			t.Fatalf("link mismatch %q reported without a link: %q", got.mismatch, doc)
 		}
-		if h2, m2 := scanHTML(doc); h2 != hidden || m2 != mismatch {
-			t.Fatalf("not deterministic: %v %q, then %v %q", hidden, mismatch, h2, m2)
+		if got.relative != "" && !relativePath([]byte(got.relative)) {
+			t.Fatalf("relative link %q is not a relative path: %q", got.relative, doc)
+		}
+		if again := scanHTML(doc); again != got {
+			t.Fatalf("not deterministic: %+v, then %+v", got, again)
 		}
 	})
 }

@@ -35,6 +35,15 @@ type Input struct {
 	// without declaring a charset other than US-ASCII ("1.2: 143 of 2048
 	// bytes"), or "".
 	Undeclared8bit string
+	// Mislabeled8bit names the first text part with a declared charset
+	// other than US-ASCII that holds 8-bit bytes while its transfer
+	// encoding is 7bit, declared or by default ("part 1: 10 8-bit bytes,
+	// charset iso-8859-1"), or "".
+	Mislabeled8bit string
+	// RelativeLink is the first link or image source in an HTML part that
+	// is a relative path ("images/top.gif") in a document without a
+	// <base> element, or "".
+	RelativeLink string
 	// ControlChars names the first text part whose text holds
 	// minControlChars or more control characters ("part 1: 12"), or "".
 	ControlChars string

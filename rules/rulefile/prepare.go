@@ -69,8 +69,13 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 		if err != nil {
 			return nil, err
 		}
-		if in.Undeclared8bit == "" && asciiCharset(p.Charset) {
-			in.Undeclared8bit = undeclared8bit(p, raw[:min(len(raw), max8bitScan)])
+		switch scan := raw[:min(len(raw), max8bitScan)]; {
+		case asciiCharset(p.Charset):
+			if in.Undeclared8bit == "" {
+				in.Undeclared8bit = undeclared8bit(p, scan)
+			}
+		case in.Mislabeled8bit == "" && (p.Encoding == "" || p.Encoding == "7bit"):
+			in.Mislabeled8bit = mislabeled8bit(p, scan)
 		}
 		text := p.TextOf(raw)
 		budget -= int64(len(text))
@@ -81,7 +86,7 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 		}
 		in.Texts = append(in.Texts, text)
 		addLinks(in, links[p], seen)
-		if isHTML && (!in.InvisibleText || in.LinkTextMismatch == "") && htmlBudget > 0 {
+		if isHTML && (!in.InvisibleText || in.LinkTextMismatch == "" || in.RelativeLink == "") && htmlBudget > 0 {
 			// Hidden text and link targets are in the markup, not the
 			// visible text.
 			src, err := io.ReadAll(io.LimitReader(p.Open(), htmlBudget))
@@ -89,10 +94,13 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			if err != nil {
 				return nil, err
 			}
-			hidden, mismatch := scanHTML(src)
-			in.InvisibleText = in.InvisibleText || hidden
+			found := scanHTML(src)
+			in.InvisibleText = in.InvisibleText || found.hidden
 			if in.LinkTextMismatch == "" {
-				in.LinkTextMismatch = mismatch
+				in.LinkTextMismatch = found.mismatch
+			}
+			if in.RelativeLink == "" {
+				in.RelativeLink = found.relative
 			}
 		}
 	}
@@ -127,12 +135,23 @@ const (
 	maxAnchorText = 256
 )
 
-// scanHTML reads an HTML document once for two things the visible text
-// loses: whether it has text inside an element styled to be invisible
-// (words a filter reads and the recipient does not), and the first link
-// whose visible text shows a host other than the one it goes to, as
-// "shown → target".
-func scanHTML(doc []byte) (hidden bool, mismatch string) {
+// htmlFindings are what scanHTML reads in the markup.
+type htmlFindings struct {
+	// hidden: text inside an element styled to be invisible (words a
+	// filter reads and the recipient does not).
+	hidden bool
+	// mismatch: the first link whose visible text shows a host other
+	// than the one it goes to, as "shown → target".
+	mismatch string
+	// relative: the first link, image or style sheet given as a relative
+	// path, when the document has no <base>: it points nowhere in a mail
+	// client, so the HTML is a web page or a word processor's file sent
+	// as it was saved, not something written or tested as mail.
+	relative string
+}
+
+// scanHTML reads an HTML document once for what the visible text loses.
+func scanHTML(doc []byte) (f htmlFindings) {
 	z := html.NewTokenizer(bytes.NewReader(doc))
 	// While an element styled invisible is open, hiddenTag is its name and
 	// depth counts the open elements of that name (it may nest); other
@@ -143,14 +162,19 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 	anchors := 0
 	var href string       // target host of the open <a>, "" outside one
 	var text bytes.Buffer // its visible text so far
+	base := false         // a <base> element makes relative links resolvable
 	for {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			return hidden, mismatch
+			if base {
+				f.relative = ""
+			}
+			return f
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
 			isA := len(name) == 1 && (name[0] == 'a' || name[0] == 'A')
+			base = base || bytes.EqualFold(name, []byte("base"))
 			if isA {
 				href = ""
 				text.Reset()
@@ -169,6 +193,9 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 					anchors++
 					href = linkHost(string(v))
 				}
+				if f.relative == "" && linkAttr(k) && relativePath(v) {
+					f.relative = string(bytes.TrimSpace(v))
+				}
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
@@ -176,11 +203,11 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 				depth--
 			}
 			if len(name) == 1 && (name[0] == 'a' || name[0] == 'A') && href != "" {
-				if mismatch == "" {
+				if f.mismatch == "" {
 					if m := shownHost.FindSubmatch(text.Bytes()); m != nil {
 						shown := strings.ToLower(string(bytes.Join(m[1:], nil)))
 						if check.OrgDomain(shown) != check.OrgDomain(href) {
-							mismatch = shown + " → " + href
+							f.mismatch = shown + " → " + href
 						}
 					}
 				}
@@ -189,13 +216,46 @@ func scanHTML(doc []byte) (hidden bool, mismatch string) {
 		case html.TextToken:
 			t := z.Text()
 			if depth > 0 && len(bytes.TrimSpace(t)) > 0 {
-				hidden = true
+				f.hidden = true
 			}
 			if href != "" && text.Len() < maxAnchorText {
 				text.Write(t[:min(len(t), maxAnchorText-text.Len())])
 			}
 		}
 	}
+}
+
+// linkAttr reports the attributes that name a resource the client would
+// fetch or open: href (a, area, link), src (img, frame, script) and
+// background (body, table, td).
+func linkAttr(k []byte) bool {
+	return bytes.EqualFold(k, []byte("href")) || bytes.EqualFold(k, []byte("src")) || bytes.EqualFold(k, []byte("background"))
+}
+
+// relativePath reports a URL that is a relative file path: no scheme, not
+// a fragment or a network-path reference, made of path characters only,
+// with a dot or a slash ("images/top.gif", "./flyer_files/filelist.xml",
+// "faq.html"). Unfilled merge tags ("[UNSUBSCRIBE]", "{{url}}",
+// "*|UNSUB|*", "%%link%%") are not paths.
+func relativePath(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || v[0] == '#' || bytes.HasPrefix(v, []byte("//")) {
+		return false
+	}
+	dotOrSlash := false
+	for _, c := range v {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-', c == '~', c == '+':
+		case c == '%':
+			// An escape, not a merge tag's %%.
+		case c == '.' || c == '/':
+			dotOrSlash = true
+		default:
+			// ':' (a scheme), '?', '&', '=', brackets, braces, '|', '@'...
+			return false
+		}
+	}
+	return dotOrSlash && !bytes.Contains(v, []byte("%%"))
 }
 
 // voidElement reports the HTML elements that have no content and no end
@@ -280,6 +340,26 @@ func undeclared8bit(p *mimepart.Part, buf []byte) string {
 		return ""
 	}
 	return fmt.Sprintf("part %s: %d of %d bytes 8-bit, charset %q", p.Path, high, len(buf), p.Charset)
+}
+
+// mislabeled8bit reports a part that declares a charset other than
+// US-ASCII and holds 8-bit bytes although its transfer encoding is 7bit
+// (declared, or by default: RFC 2045 §6.1). A mail program that names the
+// charset also labels how the bytes travel (8bit, quoted-printable or
+// base64); a sender that knows the first and ignores the second is a
+// script writing MIME headers by hand. rspamd (R_BAD_CTE_7BIT) and
+// SpamAssassin users' rules test the same thing.
+func mislabeled8bit(p *mimepart.Part, buf []byte) string {
+	high := 0
+	for _, c := range buf {
+		if c >= 0x80 {
+			high++
+		}
+	}
+	if high == 0 {
+		return ""
+	}
+	return fmt.Sprintf("part %s: %d 8-bit bytes, charset %q, transfer encoding 7bit", p.Path, high, p.Charset)
 }
 
 var metaCharset = regexp.MustCompile(`(?i)<meta[^>]+charset\s*=`)

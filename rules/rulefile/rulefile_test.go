@@ -208,6 +208,8 @@ func TestBuiltins(t *testing.T) {
 		"short_text_link":               {"From: a@x.example\r\n\r\nHave a look: http://site.example/offer\r\n", true},
 		"control_chars":                 {"From: a@x.example\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x01\x02\x03 Worldwide\r\n", true},
 		"undeclared_8bit":               {"From: a@x.example\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("\x82\xa8\x8b\xe0\x82\xaa ", 10) + "http://x.example/\r\n", true},
+		"mislabeled_8bit":               {"From: a@x.example\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nViel Spa\xdf mit der neuen Ausgabe\r\n", true},
+		"html_relative_link":            {"From: a@x.example\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nOffer\r\n--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>Offer</p><img src=3D\"images/spacer.gif\" width=3D1>\r\n--b--\r\n", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := compile(t, "rules:\n  - {name: T, builtin: "+name+", score: 1}\n")
@@ -232,6 +234,19 @@ func TestBuiltins(t *testing.T) {
 		{"undeclared_8bit", "From: a@x.example\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\n" + strings.Repeat("\x82\xa8\x8b\xe0\x82\xaa ", 10) + "\r\n"},
 		{"undeclared_8bit", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<html><head><meta http-equiv=Content-Type content=\"text/html; charset=gb2312\"></head><body>" + strings.Repeat("\xc4\xfa\xba\xc3", 10) + "</body></html>\r\n"},
 		{"undeclared_8bit", "From: a@x.example\r\n\r\nThanks, see you soon.\r\n-- \r\nRen\xe9 M\xfcller, Z\xfcrich\r\n"},
+		// Labelled 8bit, or encoded: the decoded text is 8-bit, the transfer is not.
+		{"mislabeled_8bit", "From: a@x.example\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nViel Spa\xdf\r\n"},
+		{"mislabeled_8bit", "From: a@x.example\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n"},
+		// ISO-2022-JP is 7-bit by design.
+		{"mislabeled_8bit", "From: a@x.example\r\nContent-Type: text/plain; charset=iso-2022-jp\r\nContent-Transfer-Encoding: 7bit\r\n\r\n\x1b$B$3$s$K$A$O\x1b(B\r\n"},
+		// No charset is undeclared_8bit's case, not this one.
+		{"mislabeled_8bit", "From: a@x.example\r\n\r\nRen\xe9 M\xfcller\r\n"},
+		// A file beside the text is not the sender's text.
+		{"mislabeled_8bit", "From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: text/plain; charset=iso-8859-1; name=notes.txt\r\nContent-Disposition: attachment; filename=notes.txt\r\n\r\nM\xfcller\r\n--b--\r\n"},
+		{"html_relative_link", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<html><head><base href=\"https://shop.example/\"></head><body><img src=\"images/top.gif\"></body></html>\r\n"},
+		{"html_relative_link", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<a href=\"#top\">Top</a> <a href=\"{{unsubscribe_url}}\">x</a> <a href=\"[UNSUBSCRIBE]\">x</a> <a href=\"*|UNSUB|*\">x</a> <a href=\"%%link.unsub%%\">x</a>\r\n"},
+		{"html_relative_link", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:logo.png@01D9\"> <a href=\"mailto:info@x.example\">mail</a> <img src=\"//cdn.x.example/a.gif\"> <a href=\"https://x.example/a.html\">a</a> <link rel=File-List href=\"cid:filelist.xml@01C2\">\r\n"},
+		{"html_relative_link", "From: a@x.example\r\n\r\nThe file is in images/top.gif, see <img src=\"images/top.gif\">.\r\n"},
 	} {
 		t.Run(tc.name+"/no", func(t *testing.T) {
 			s := compile(t, "rules:\n  - {name: T, builtin: "+tc.name+", score: 1}\n")
