@@ -26,7 +26,7 @@ echo "== fuzz targets (brief)"
 # (golang/go#75804, fixed in go1.27); a count has no deadline to race.
 fuzztime=${MAMORI_FUZZTIME:-20000x}
 for target in "FuzzParse ./internal/mailfile/" "FuzzIntake ./milter/" "FuzzWalk ./scanners/mimepart/" \
-	"FuzzParseMediaType ./scanners/mimepart/" "FuzzInspect ./scanners/filetype/" \
+	"FuzzParseMediaType ./scanners/mimepart/" "FuzzGuessCharset ./scanners/mimepart/" "FuzzInspect ./scanners/filetype/" \
 	"FuzzParseRecord ./reputation/spf/" "FuzzExtract ./reputation/uribl/" \
 	"FuzzCompile ./rules/expr/" "FuzzCompile ./rules/rulefile/" "FuzzPrefilter ./rules/rulefile/" "FuzzScanHTML ./rules/rulefile/" \
 	"FuzzTokenize ./reputation/bayes/" "FuzzClean ./internal/quarantine/" "FuzzParse ./internal/received/"; do

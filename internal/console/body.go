@@ -76,7 +76,7 @@ func (c *Console) readBody(ctx context.Context, id string) (*body, error) {
 		if err != nil {
 			return nil, err
 		}
-		data = mimepart.DecodeText(p.Charset, data)
+		data = p.Decode(data)
 		if !utf8.Valid(data) {
 			data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 		}

@@ -506,7 +506,7 @@ func (tz *tokenizing) part(p *mimepart.Part, mf *metaFacts) error {
 		return err
 	}
 	tz.budget -= n
-	text := mimepart.DecodeText(p.Charset, raw)
+	text := p.Decode(raw)
 
 	found, shared := tz.links[p]
 	if tz.links == nil || !shared {

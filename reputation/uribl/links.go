@@ -48,7 +48,7 @@ func partLinks(ctx context.Context, m *check.Message, content check.ContentLimit
 		if err != nil {
 			return nil, err
 		}
-		data = mimepart.DecodeText(p.Charset, data)
+		data = p.Decode(data)
 		out[p] = Extract(data, Options{HTML: p.ContentType == "text/html", MaxHosts: MaxPartHosts})
 	}
 	return out, nil

@@ -31,7 +31,7 @@ func (p *Part) Text(limit int64) (string, error) {
 // part's decoded content (what Open reads), for callers that look at the
 // bytes too. raw is not kept.
 func (p *Part) TextOf(raw []byte) string {
-	data := DecodeText(p.Charset, raw)
+	data := p.Decode(raw)
 	if !utf8.Valid(data) {
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
@@ -44,8 +44,10 @@ func (p *Part) TextOf(raw []byte) string {
 
 // DecodeText decodes text in charset to UTF-8. A missing, ASCII or unknown charset
 // keeps valid UTF-8 as it is, takes ISO-2022-JP escapes as that charset
-// (Japanese mail often omits the label), and reads anything else as
-// Windows-1252.
+// (Japanese mail often omits the label), and reads anything else in the
+// East Asian multibyte charset its bytes are written in (Shift_JIS,
+// EUC-JP, EUC-KR, Big5, GBK), or failing that as Windows-1252 (see
+// guessCharset). Part.Decode also reads an HTML part's <meta> charset.
 func DecodeText(charset string, raw []byte) []byte {
 	cs := strings.ToLower(strings.TrimSpace(charset))
 	switch cs {
@@ -61,7 +63,7 @@ func DecodeText(charset string, raw []byte) []byte {
 		case utf8.Valid(raw):
 			return raw
 		default:
-			cs = "windows-1252"
+			cs = guessCharset(raw)
 		}
 	}
 	enc, err := htmlindex.Get(cs)
@@ -69,7 +71,7 @@ func DecodeText(charset string, raw []byte) []byte {
 		if utf8.Valid(raw) {
 			return raw
 		}
-		if enc, err = htmlindex.Get("windows-1252"); err != nil {
+		if enc, err = htmlindex.Get(guessCharset(raw)); err != nil {
 			return raw
 		}
 	}
