@@ -500,3 +500,49 @@ func TestRecipientsManyOrgsExemptions(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsubscribeTextLanguages: the unsubscribe helper reads the usual
+// wording of the languages bulk mail comes in, so that
+// MIX_OPTOUT_WITHOUT_HEADER is not an English and Japanese test only, and
+// not words that merely look alike.
+func TestUnsubscribeTextLanguages(t *testing.T) {
+	e := newEvaluator(t)
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"Solltest Du an unserem Newsletter kein Interesse\r\nmehr haben, dann trage Dich bitte aus unter: http://x.example/n", true},
+		{"Newsletter abbestellen: http://x.example/n", true},
+		{"Pour vous désabonner, cliquez ici.", true},
+		{"Si no desea recibir más correos, puede darse de baja aquí.", true},
+		{"Para cancelar a inscrição, descadastre-se aqui.", true},
+		{"Per disiscriverti clicca qui.", true},
+		{"Wilt u zich afmelden voor onze nieuwsbrief? Klik hier.", true},
+		{"如需退订，请回复此邮件。", true},
+		{"수신거부를 원하시면 클릭하세요.", true},
+		// Look-alikes that are not unsubscribing.
+		{"Bitte melden Sie sich bis Freitag an. Der Wettbewerb wird im Mai ausgetragen.", false},
+		{"Nous avons bien reçu votre inscription au séminaire.", false},
+		{"La reunión se celebrará el lunes; los detalles están abajo.", false},
+		// A review's look-alikes: holding a tournament, delivering
+		// papers, signing up, writing an invoice, leaving a meeting,
+		// logging out, ending a contract.
+		{"Wir werden das Turnier im Mai austragen.", false},
+		{"Suche Schüler zum Zeitungen austragen, zwei Stunden pro Woche.", false},
+		{"Bitte tragen Sie sich in die Liste ein, die Teilnehmer kommen aus ganz Deutschland.", false},
+		{"Kunnen jullie de factuur uitschrijven voor vrijdag?", false},
+		{"Ik moet me afmelden voor de vergadering van morgen.", false},
+		{"Klicken Sie auf Abmelden, um die Sitzung zu beenden.", false},
+		{"Hay que dar de baja el contrato del teléfono antes del lunes.", false},
+	} {
+		msg := "From: a@x.example\r\nSubject: news\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + tc.text + "\r\n"
+		in, err := prepare([]byte(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hs := e.eval(in)
+		if got := has(hs, "CTX_UNSUBSCRIBE_TEXT"); got != tc.want {
+			t.Errorf("%q: CTX_UNSUBSCRIBE_TEXT %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}

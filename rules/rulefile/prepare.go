@@ -74,7 +74,11 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			if in.Undeclared8bit == "" {
 				in.Undeclared8bit = undeclared8bit(p, scan)
 			}
-		case in.Mislabeled8bit == "" && (p.Encoding == "" || p.Encoding == "7bit"):
+		case in.Mislabeled8bit == "" && (p.Encoding == "" || p.Encoding == "7bit") && !p.Encapsulated && p.Charset != "utf-8" && p.Charset != "utf8":
+			// A forwarded or bounced message's labels are its own
+			// sender's. UTF-8 is exempt: developers' tools (git
+			// send-email, quilt) send it unlabelled, and rspamd too
+			// weighs it far less than the legacy charsets.
 			in.Mislabeled8bit = mislabeled8bit(p, scan)
 		}
 		text := p.TextOf(raw)
@@ -99,7 +103,7 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			if in.LinkTextMismatch == "" {
 				in.LinkTextMismatch = found.mismatch
 			}
-			if in.RelativeLink == "" {
+			if in.RelativeLink == "" && !p.Encapsulated {
 				in.RelativeLink = found.relative
 			}
 		}
@@ -232,30 +236,44 @@ func linkAttr(k []byte) bool {
 	return bytes.EqualFold(k, []byte("href")) || bytes.EqualFold(k, []byte("src")) || bytes.EqualFold(k, []byte("background"))
 }
 
-// relativePath reports a URL that is a relative file path: no scheme, not
-// a fragment or a network-path reference, made of path characters only,
-// with a dot or a slash ("images/top.gif", "./flyer_files/filelist.xml",
-// "faq.html"). Unfilled merge tags ("[UNSUBSCRIBE]", "{{url}}",
-// "*|UNSUB|*", "%%link%%") are not paths.
+// relativePath reports a URL that is a relative path to a web file: no
+// scheme, not a fragment or a network-path reference, made of path
+// characters only (a '%' only as an escape), not a host name missing its
+// scheme ("www.x.example/..."), and naming a file by a web file's
+// extension ("images/top.gif", "./flyer_files/filelist.xml", "faq.html",
+// "/img/logo.png"). Unfilled merge tags ("[UNSUBSCRIBE]", "{{url}}",
+// "*|UNSUB|*", "%%link%%", "%recipient.url%") and bare paths
+// ("/unsubscribe") do not count.
 func relativePath(v []byte) bool {
 	v = bytes.TrimSpace(v)
-	if len(v) == 0 || v[0] == '#' || bytes.HasPrefix(v, []byte("//")) {
+	if len(v) == 0 || v[0] == '#' || bytes.HasPrefix(v, []byte("//")) || len(v) >= 4 && bytes.EqualFold(v[:4], []byte("www.")) {
 		return false
 	}
-	dotOrSlash := false
-	for _, c := range v {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-', c == '~', c == '+':
-		case c == '%':
-			// An escape, not a merge tag's %%.
-		case c == '.' || c == '/':
-			dotOrSlash = true
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-', c == '~', c == '+', c == '.', c == '/':
+		case c == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]):
 		default:
-			// ':' (a scheme), '?', '&', '=', brackets, braces, '|', '@'...
+			// ':' (a scheme), '?', '&', '=', brackets, braces, '|',
+			// '@', a '%' that is no escape...
 			return false
 		}
 	}
-	return dotOrSlash && !bytes.Contains(v, []byte("%%"))
+	file := v[bytes.LastIndexByte(v, '/')+1:]
+	dot := bytes.LastIndexByte(file, '.')
+	return dot > 0 && webFileExt[string(bytes.ToLower(file[dot+1:]))]
+}
+
+// webFileExt are the extensions of the files a web page refers to.
+var webFileExt = map[string]bool{
+	"gif": true, "jpg": true, "jpeg": true, "png": true, "bmp": true, "webp": true, "svg": true, "ico": true,
+	"htm": true, "html": true, "shtml": true, "xhtml": true, "xml": true, "css": true, "js": true,
+	"php": true, "asp": true, "aspx": true, "jsp": true, "cgi": true, "pl": true, "cfm": true,
+	"pdf": true, "swf": true, "txt": true,
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // voidElement reports the HTML elements that have no content and no end
@@ -304,7 +322,8 @@ const max8bitScan = 64 << 10
 // also what no charset means (RFC 2046 §4.1.2).
 func asciiCharset(cs string) bool {
 	switch cs {
-	case "", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us":
+	case "", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "unknown-8bit", "x-unknown":
+		// The "unknown" labels some gateways write declare nothing either.
 		return true
 	}
 	return false
@@ -336,7 +355,7 @@ func undeclared8bit(p *mimepart.Part, buf []byte) string {
 	if utf8.Valid(valid) {
 		return ""
 	}
-	if p.ContentType == "text/html" && metaCharset.Match(buf) {
+	if p.ContentType == "text/html" && mimepart.MetaCharset(buf) != "" {
 		return ""
 	}
 	return fmt.Sprintf("part %s: %d of %d bytes 8-bit, charset %q", p.Path, high, len(buf), p.Charset)
@@ -361,8 +380,6 @@ func mislabeled8bit(p *mimepart.Part, buf []byte) string {
 	}
 	return fmt.Sprintf("part %s: %d 8-bit bytes, charset %q, transfer encoding 7bit", p.Path, high, p.Charset)
 }
-
-var metaCharset = regexp.MustCompile(`(?i)<meta[^>]+charset\s*=`)
 
 // minControlChars is how many control characters make a text part binary
 // data rather than text with a stray one.

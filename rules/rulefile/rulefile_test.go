@@ -2,6 +2,7 @@ package rulefile
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,10 +210,12 @@ func TestBuiltins(t *testing.T) {
 		"control_chars":                 {"From: a@x.example\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x01\x02\x03 Worldwide\r\n", true},
 		"undeclared_8bit":               {"From: a@x.example\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("\x82\xa8\x8b\xe0\x82\xaa ", 10) + "http://x.example/\r\n", true},
 		"mislabeled_8bit":               {"From: a@x.example\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nViel Spa\xdf mit der neuen Ausgabe\r\n", true},
+		"html_relative_link/root":       {"From: a@x.example\r\nContent-Type: text/html\r\n\r\n<p>Offer</p><img src=\"/img/logo.png\">\r\n", true},
 		"html_relative_link":            {"From: a@x.example\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nOffer\r\n--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>Offer</p><img src=3D\"images/spacer.gif\" width=3D1>\r\n--b--\r\n", true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := compile(t, "rules:\n  - {name: T, builtin: "+name+", score: 1}\n")
+			builtin, _, _ := strings.Cut(name, "/") // "/case" names a second case
+			s := compile(t, "rules:\n  - {name: T, builtin: "+builtin+", score: 1}\n")
 			if _, ok := fired(s, prepare(t, tc.msg))["T"]; ok != tc.want {
 				t.Errorf("fired %v, want %v", ok, tc.want)
 			}
@@ -247,6 +250,16 @@ func TestBuiltins(t *testing.T) {
 		{"html_relative_link", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<a href=\"#top\">Top</a> <a href=\"{{unsubscribe_url}}\">x</a> <a href=\"[UNSUBSCRIBE]\">x</a> <a href=\"*|UNSUB|*\">x</a> <a href=\"%%link.unsub%%\">x</a>\r\n"},
 		{"html_relative_link", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:logo.png@01D9\"> <a href=\"mailto:info@x.example\">mail</a> <img src=\"//cdn.x.example/a.gif\"> <a href=\"https://x.example/a.html\">a</a> <link rel=File-List href=\"cid:filelist.xml@01C2\">\r\n"},
 		{"html_relative_link", "From: a@x.example\r\n\r\nThe file is in images/top.gif, see <img src=\"images/top.gif\">.\r\n"},
+		// A review's look-alikes: a host without its scheme, bare paths,
+		// a phone number, a broken scheme, other merge tags.
+		{"html_relative_link", "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<a href=\"www.example.com\">a</a> <a href=\"www.example.com/a.html\">a</a> <a href=\"/unsubscribe\">u</a> <a href=\"/\">h</a> <a href=\"..\">up</a> <a href=\"+1.555.123.4567\">call</a> <a href=\"http//example.com/x\">x</a> <a href=\"%recipient.unsubscribe_url%\">u</a> <a href=\"%7B%7Bunsubscribe.url%7D%7D\">u</a> <a href=\"example.com/offer\">o</a>\r\n"},
+		// A forwarded message's page is its own sender's doing.
+		{"html_relative_link", "From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI, see below.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@y.example\r\nContent-Type: text/html\r\n\r\n<img src=\"images/top.gif\">\r\n--b--\r\n"},
+		// UTF-8 that developers' tools send unlabelled (git send-email, quilt).
+		{"mislabeled_8bit", "From: a@x.example\r\nSubject: [PATCH] hwmon: fix\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nSigned-off-by: Thomas Wei\xc3\x9fschuh <t@x.example>\r\n"},
+		// A forwarded message's labels are its sender's, even when the
+		// forward's own encoding (base64 here) hides them.
+		{"mislabeled_8bit", "From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI.\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("From: c@y.example\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nViel Spa\xdf\r\n")) + "\r\n--b--\r\n"},
 	} {
 		t.Run(tc.name+"/no", func(t *testing.T) {
 			s := compile(t, "rules:\n  - {name: T, builtin: "+tc.name+", score: 1}\n")

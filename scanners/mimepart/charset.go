@@ -1,9 +1,10 @@
 package mimepart
 
 import (
-	"regexp"
+	"bytes"
 	"strings"
 
+	"golang.org/x/net/html"
 	"golang.org/x/text/encoding/htmlindex"
 )
 
@@ -17,9 +18,11 @@ import (
 // no body rule written in Japanese can match it. guessCharset reads the
 // bytes as each East Asian multibyte encoding in turn and takes one only
 // when the bytes are that encoding's, with the mark of its language: kana
-// for Japanese, Hangul for Korean, the frequent-character rows for Big5,
-// the GB2312 rows for simplified Chinese. Anything else, Latin text with
-// accents above all, stays Windows-1252.
+// for Japanese, Hangul for Korean, the frequent-character rows for Big5
+// and for GB2312. Anything else stays Windows-1252: Latin text with
+// accents, and Cyrillic, Greek, Hebrew, Arabic or Thai text, whose
+// letters can pair up like a multibyte encoding's but do not keep to
+// its common rows.
 
 // Bounds of the guess.
 const (
@@ -31,7 +34,8 @@ const (
 )
 
 // guessCharset names the charset to read b in: "shift_jis", "euc-jp",
-// "euc-kr", "big5" or "gbk" when b reads as one, else "windows-1252".
+// "euc-kr", "windows-874" (Thai), "big5" or "gbk" when b reads as one,
+// else "windows-1252".
 // b is neither UTF-8 nor ISO-2022-JP (DecodeText tests those first).
 func guessCharset(b []byte) string {
 	b = b[:min(len(b), guessScan)]
@@ -48,10 +52,41 @@ func guessCharset(b []byte) string {
 	if s := scanBig5(b); s.valid() && s.common*10 >= s.chars*8 && s.lowTrail*10 >= s.chars && s.run*2 >= s.chars {
 		return "big5"
 	}
-	if e.valid() && e.gb*10 >= e.chars*8 {
+	// Big5 is tested first: its lead bytes fall among the Thai consonants
+	// and would make any mark after them look placed, but Thai has none
+	// of its ASCII-range trail bytes.
+	marks, placed := scanThai(b)
+	thai := marks >= 3 && placed*20 >= marks*19
+	switch {
+	case thai && marks >= guessMinChars:
+		return "windows-874"
+	case thai:
+		// Too short to be sure it is Thai, too Thai to be Chinese.
+		return "windows-1252"
+	}
+	if e.valid() && e.gb*10 >= e.chars*8 && e.lowTrail*100 >= e.chars*15 {
 		return "gbk"
 	}
 	return "windows-1252"
+}
+
+// scanThai reads b as TIS-620 (Windows-874): it counts the vowel signs
+// and tone marks that are written above or below a consonant (D1, D4–DA,
+// E7–EE) and how many of them follow a consonant (A1–CE) or another such
+// mark, as in every Thai word. In Chinese bytes read this way the same
+// bytes follow anything.
+func scanThai(b []byte) (marks, placed int) {
+	for i, c := range b {
+		if c == 0xd1 || 0xd4 <= c && c <= 0xda || 0xe7 <= c && c <= 0xee {
+			marks++
+			if i > 0 {
+				if p := b[i-1]; 0xa1 <= p && p <= 0xce || p == 0xd1 || 0xd4 <= p && p <= 0xda || 0xe7 <= p && p <= 0xee {
+					placed++
+				}
+			}
+		}
+	}
+	return marks, placed
 }
 
 // mbStats counts what one reading of the bytes found.
@@ -60,13 +95,20 @@ type mbStats struct {
 	invalid int // high bytes that do not start or finish one
 	kana    int // Japanese kana among chars
 	hangul  int // Hangul syllables (EUC rows B0–C8)
-	gb      int // GB2312 punctuation and hanzi rows (A1–A3, B0–F7)
+	// EUC: GB2312's punctuation and hanzi rows (A1–A3, B0–F7).
+	gb int
+	// Trail bytes below the script's letters. EUC: below C0, since
+	// Cyrillic, Greek, Hebrew and Arabic letters sit at C0–FF in their
+	// 8-bit charsets, so paired up they make characters whose trail
+	// bytes are all C0 or more, while a Chinese text's spread over A1–FE
+	// (a third below C0). Big5: below 0x80, which GB2312 never has.
+	lowTrail int
 	// Big5 only: characters in the punctuation and frequent-hanzi rows
-	// (A1–C6); trail bytes below 0x80, which GB2312 never has; and
-	// characters followed at once by another, as Chinese runs on without
-	// spaces. Latin-1 text is well-formed Big5 (an accented letter and
-	// the ASCII letter after it make a pair) but its pairs stand alone.
-	common, lowTrail, run int
+	// (A1–C6), and characters followed at once by another, as Chinese
+	// runs on without spaces. Latin-1 text is well-formed Big5 (an
+	// accented letter and the ASCII letter after it make a pair) but its
+	// pairs stand alone.
+	common, run int
 }
 
 // valid reports enough characters with at most one bad byte in 50.
@@ -130,6 +172,9 @@ func scanEUC(b []byte) (s mbStats) {
 			if c <= 0xa3 || 0xb0 <= c && c <= 0xf7 {
 				s.gb++
 			}
+			if b[i+1] < 0xc0 {
+				s.lowTrail++
+			}
 			i += 2
 		case c == 0x8e && i+1 < len(b) && 0xa1 <= b[i+1] && b[i+1] <= 0xdf:
 			s.chars++ // half-width katakana
@@ -172,41 +217,159 @@ func scanBig5(b []byte) (s mbStats) {
 	return s
 }
 
-// metaCharsetRE finds the charset an HTML document names in a <meta>
-// element: <meta charset=x> or <meta http-equiv=Content-Type
-// content="text/html; charset=x">.
-var metaCharsetRE = regexp.MustCompile(`(?i)<meta\b[^>]{0,300}?\bcharset\s*=\s*["']?\s*([a-z0-9_.:-]{1,40})`)
-
 // maxMetaScan bounds the bytes of a document searched for its <meta>
 // charset. Browsers look at the first 1,024 bytes and start again when
 // one comes later; a mail's head can be long with styles, so more is read.
 const maxMetaScan = 16 << 10
 
 // MetaCharset returns the charset an HTML document names in a <meta>
-// element within its first bytes, lower case, or "" when it names none
-// or one that is not known.
+// element within its first bytes (<meta charset=x>, or http-equiv
+// Content-Type with a charset in content), as the name of a known
+// encoding, or "" when it names none or none known. As in browsers
+// (the WHATWG encoding rules), a <meta> naming UTF-16 means UTF-8, since
+// a document that could read its own ASCII <meta> is not UTF-16, and
+// x-user-defined means Windows-1252. A label that stands for no encoding
+// at all (iso-2022-kr, hz-gb-2312: the "replacement" encoding) is passed
+// over: a browser would show the page as one replacement character, and
+// a filter that did the same would read nothing of it. Markup in
+// comments and scripts does not count.
 func MetaCharset(doc []byte) string {
-	m := metaCharsetRE.FindSubmatch(doc[:min(len(doc), maxMetaScan)])
-	if m == nil {
+	doc = doc[:min(len(doc), maxMetaScan)]
+	if !hasMetaTag(doc) {
+		return "" // most documents: no tokenizing
+	}
+	z := html.NewTokenizer(bytes.NewReader(doc))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return ""
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if string(name) != "meta" {
+				continue
+			}
+			var charset, content string
+			pragma := false
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				switch string(k) {
+				case "charset":
+					charset = string(v)
+				case "content":
+					content = string(v)
+				case "http-equiv":
+					pragma = strings.EqualFold(strings.TrimSpace(string(v)), "content-type")
+				}
+			}
+			if charset == "" && pragma {
+				charset = contentCharset(content)
+			}
+			if cs := htmlCharset(charset); cs != "" {
+				return cs
+			}
+		}
+	}
+}
+
+// hasMetaTag reports "<meta", in any case, in doc.
+func hasMetaTag(doc []byte) bool {
+	for i := bytes.IndexByte(doc, '<'); i >= 0 && i+5 <= len(doc); {
+		if strings.EqualFold(string(doc[i+1:i+5]), "meta") {
+			return true
+		}
+		j := bytes.IndexByte(doc[i+1:], '<')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// contentCharset extracts the charset from a <meta> content value
+// ("text/html; charset=gb2312", quotes allowed), or "".
+func contentCharset(v string) string {
+	i := 0
+	for ; i+len("charset") <= len(v) && !strings.EqualFold(v[i:i+len("charset")], "charset"); i++ {
+	}
+	if i+len("charset") > len(v) {
 		return ""
 	}
-	cs := strings.ToLower(string(m[1]))
-	if _, err := htmlindex.Get(cs); err != nil {
+	v = strings.TrimLeft(v[i+len("charset"):], " \t\r\n\f")
+	if !strings.HasPrefix(v, "=") {
 		return ""
 	}
-	return cs
+	v = strings.TrimLeft(v[1:], " \t\r\n\f")
+	if v != "" && (v[0] == '"' || v[0] == '\'') {
+		end := strings.IndexByte(v[1:], v[0])
+		if end < 0 {
+			return ""
+		}
+		return v[1 : 1+end]
+	}
+	if end := strings.IndexAny(v, " \t\r\n\f;"); end >= 0 {
+		v = v[:end]
+	}
+	return v
+}
+
+// htmlCharset maps a <meta> label to the encoding a browser uses for it,
+// or "" (see MetaCharset).
+func htmlCharset(label string) string {
+	label = strings.TrimSpace(label)
+	if label == "" {
+		return ""
+	}
+	enc, err := htmlindex.Get(label)
+	if err != nil {
+		return ""
+	}
+	name, err := htmlindex.Name(enc)
+	if err != nil {
+		return ""
+	}
+	switch name {
+	case "utf-16le", "utf-16be":
+		return "utf-8"
+	case "x-user-defined":
+		return "windows-1252"
+	case "replacement":
+		return ""
+	}
+	return name
+}
+
+// undeclaredLabel reports a charset label that says nothing of 8-bit
+// text: none, US-ASCII and its aliases, or the "unknown" labels some
+// gateways write. cs is lower case.
+func undeclaredLabel(cs string) bool {
+	switch cs {
+	case "", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "unknown-8bit", "x-unknown":
+		return true
+	}
+	return false
 }
 
 // Decode converts raw, the start of the part's decoded content, to UTF-8
 // in the charset a mail client would read it in: the declared one; for
 // HTML that declares none (or US-ASCII, which cannot hold 8-bit text),
-// the one its <meta> element names; otherwise DecodeText's guess.
+// the one its byte order mark or else its <meta> element names;
+// otherwise DecodeText's guess.
 func (p *Part) Decode(raw []byte) []byte {
 	cs := p.Charset
-	if p.ContentType == "text/html" && (cs == "" || cs == "us-ascii" || cs == "ascii") {
-		if m := MetaCharset(raw); m != "" {
-			cs = m
+	if p.ContentType == "text/html" && undeclaredLabel(cs) {
+		switch {
+		case bytes.HasPrefix(raw, utf8BOM):
+			// The byte order mark wins over a <meta>, as in browsers.
+			cs = "utf-8"
+		default:
+			if m := MetaCharset(raw); m != "" {
+				cs = m
+			}
 		}
 	}
 	return DecodeText(cs, raw)
 }
+
+var utf8BOM = []byte("\xef\xbb\xbf")

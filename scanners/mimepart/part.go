@@ -75,6 +75,10 @@ type Part struct {
 	// Encoding is the declared Content-Transfer-Encoding, lower case.
 	Encoding string
 	Origin   Origin
+	// Encapsulated: the part belongs to an attached message
+	// (message/rfc822 or message/global: a forward, a bounce), so its
+	// headers and encodings are that message's sender's, not this one's.
+	Encapsulated bool
 	// Size is the decoded size kept.
 	Size int64
 	// Truncated means the decoded content went past the size limit and

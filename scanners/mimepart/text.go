@@ -50,10 +50,10 @@ func (p *Part) TextOf(raw []byte) string {
 // guessCharset). Part.Decode also reads an HTML part's <meta> charset.
 func DecodeText(charset string, raw []byte) []byte {
 	cs := strings.ToLower(strings.TrimSpace(charset))
-	switch cs {
-	case "utf-8", "utf8":
+	switch {
+	case cs == "utf-8" || cs == "utf8":
 		return raw
-	case "", "us-ascii", "ascii", "unknown-8bit", "x-unknown":
+	case undeclaredLabel(cs):
 		cs = ""
 	}
 	if cs == "" {

@@ -90,6 +90,9 @@ type walker struct {
 	res    *Result
 	full   bool // a limit on parts or bytes stopped the walk
 	counts map[Kind]int
+	// inMessage counts the attached messages (message/rfc822) the walk
+	// is inside.
+	inMessage int
 }
 
 func newWalker(ctx context.Context, lim Limits) *walker {
@@ -224,6 +227,12 @@ func (w *walker) message(ra io.ReaderAt, h textproto.Header, body, end int64, pa
 	if !ok {
 		w.anomaly(KindHeader, path, "attached message header block malformed")
 	}
+	if depth > 0 {
+		// A part of a multipart; a message whose own body is
+		// message/rfc822 is shown as that message, not as an attachment.
+		w.inMessage++
+		defer func() { w.inMessage-- }()
+	}
 	return w.entity(inner, ih, ib, innerSize, path, depth+1, "")
 }
 
@@ -308,7 +317,7 @@ func (w *walker) leaf(ra io.ReaderAt, h textproto.Header, body, end int64, path 
 		w.full = true
 		return nil
 	}
-	p := &Part{Path: path, Depth: depth, ContentType: typ, Params: params, Encoding: enc, Origin: OriginMIME}
+	p := &Part{Path: path, Depth: depth, ContentType: typ, Params: params, Encoding: enc, Origin: OriginMIME, Encapsulated: w.inMessage > 0}
 	if params != nil {
 		p.Charset = strings.ToLower(params["charset"])
 	}
@@ -370,7 +379,7 @@ func (w *walker) uuembedded(p *Part) error {
 			budget := &budgetWriter{w: sp, n: w.remaining()}
 			ended, bad, derr := decodeUULines(budget, br)
 			up := &Part{Path: path, Depth: p.Depth, ContentType: "application/octet-stream", Disposition: "attachment",
-				Filename: name, Encoding: "x-uuencode", Origin: OriginUUEncode}
+				Filename: name, Encoding: "x-uuencode", Origin: OriginUUEncode, Encapsulated: p.Encapsulated}
 			if derr == errBudget {
 				up.Truncated = true
 				w.limitSize(path)
