@@ -19,10 +19,10 @@ import (
 // bytes as each East Asian multibyte encoding in turn and takes one only
 // when the bytes are that encoding's, with the mark of its language: kana
 // for Japanese, Hangul for Korean, the frequent-character rows for Big5
-// and for GB2312. Anything else stays Windows-1252: Latin text with
-// accents, and Cyrillic, Greek, Hebrew, Arabic or Thai text, whose
-// letters can pair up like a multibyte encoding's but do not keep to
-// its common rows.
+// and for GB2312; Thai is told by its vowel and tone marks and read as
+// Windows-874. Anything else stays Windows-1252: Latin text with accents,
+// and Cyrillic, Greek, Hebrew or Arabic text, whose letters can pair up
+// like a multibyte encoding's but without its spread of bytes.
 
 // Bounds of the guess.
 const (

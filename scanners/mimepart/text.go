@@ -45,9 +45,9 @@ func (p *Part) TextOf(raw []byte) string {
 // DecodeText decodes text in charset to UTF-8. A missing, ASCII or unknown charset
 // keeps valid UTF-8 as it is, takes ISO-2022-JP escapes as that charset
 // (Japanese mail often omits the label), and reads anything else in the
-// East Asian multibyte charset its bytes are written in (Shift_JIS,
-// EUC-JP, EUC-KR, Big5, GBK), or failing that as Windows-1252 (see
-// guessCharset). Part.Decode also reads an HTML part's <meta> charset.
+// charset its bytes are plainly written in (Shift_JIS, EUC-JP, EUC-KR,
+// Big5, GBK, Thai), or failing that as Windows-1252 (see guessCharset).
+// Part.Decode also reads an HTML part's <meta> charset.
 func DecodeText(charset string, raw []byte) []byte {
 	cs := strings.ToLower(strings.TrimSpace(charset))
 	switch {
