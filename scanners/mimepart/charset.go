@@ -39,43 +39,69 @@ const (
 // b is neither UTF-8 nor ISO-2022-JP (DecodeText tests those first).
 func guessCharset(b []byte) string {
 	b = b[:min(len(b), guessScan)]
+	if cs, chars := guessByBytes(b); cs != "" && decodesCleanly(cs, b, chars) {
+		return cs
+	}
+	return "windows-1252"
+}
+
+// decodesCleanly reports whether b decodes in cs with at most one
+// character in 50 unreadable: the byte tests accept any pair in an
+// encoding's ranges, the decoder knows which are assigned.
+func decodesCleanly(cs string, b []byte, chars int) bool {
+	enc, err := htmlindex.Get(cs)
+	if err != nil {
+		return false
+	}
+	out, err := enc.NewDecoder().Bytes(b)
+	if err != nil {
+		return false
+	}
+	return bytes.Count(out, []byte("\uFFFD"))*50 <= chars
+}
+
+// guessByBytes is guessCharset's test of the bytes: the charset they
+// read as and how many characters they make, or "".
+func guessByBytes(b []byte) (string, int) {
 	if s := scanSJIS(b); s.fits(5) {
-		return "shift_jis"
+		return "shift_jis", s.chars
 	}
 	e := scanEUC(b)
 	switch {
 	case e.fits(5):
-		return "euc-jp"
+		return "euc-jp", e.chars
 	case e.valid() && e.hangul*10 >= e.chars*7:
-		return "euc-kr"
+		return "euc-kr", e.chars
 	}
 	if s := scanBig5(b); s.valid() && s.common*10 >= s.chars*8 && s.lowTrail*10 >= s.chars && s.run*2 >= s.chars {
-		return "big5"
+		return "big5", s.chars
 	}
 	// Big5 is tested first: its lead bytes fall among the Thai consonants
 	// and would make any mark after them look placed, but Thai has none
 	// of its ASCII-range trail bytes.
-	marks, placed := scanThai(b)
-	thai := marks >= 3 && placed*20 >= marks*19
+	marks, placed, latin := scanThai(b)
+	thai := marks >= 3 && placed*20 >= marks*19 && latin*5 <= marks
 	switch {
 	case thai && marks >= guessMinChars:
-		return "windows-874"
+		return "windows-874", marks
 	case thai:
 		// Too short to be sure it is Thai, too Thai to be Chinese.
-		return "windows-1252"
+		return "", 0
 	}
 	if e.valid() && e.gb*10 >= e.chars*8 && e.lowTrail*100 >= e.chars*15 {
-		return "gbk"
+		return "gbk", e.chars
 	}
-	return "windows-1252"
+	return "", 0
 }
 
 // scanThai reads b as TIS-620 (Windows-874): it counts the vowel signs
 // and tone marks that are written above or below a consonant (D1, D4–DA,
 // E7–EE) and how many of them follow a consonant (A1–CE) or another such
 // mark, as in every Thai word. In Chinese bytes read this way the same
-// bytes follow anything.
-func scanThai(b []byte) (marks, placed int) {
+// bytes follow anything. latin counts the marks with an ASCII letter
+// right after them: Latin-1 capitals are these bytes too ("AÇÕES"), but
+// inside Latin words.
+func scanThai(b []byte) (marks, placed, latin int) {
 	for i, c := range b {
 		if c == 0xd1 || 0xd4 <= c && c <= 0xda || 0xe7 <= c && c <= 0xee {
 			marks++
@@ -84,9 +110,12 @@ func scanThai(b []byte) (marks, placed int) {
 					placed++
 				}
 			}
+			if i+1 < len(b) && asciiLetter(b[i+1]) {
+				latin++
+			}
 		}
 	}
-	return marks, placed
+	return marks, placed, latin
 }
 
 // mbStats counts what one reading of the bytes found.
@@ -109,12 +138,27 @@ type mbStats struct {
 	// accented letter and the ASCII letter after it make a pair) but its
 	// pairs stand alone.
 	common, run int
+	// Characters with an ASCII letter right before or after them. Accented
+	// Latin capitals pair up as EUC characters ("AÇÕES": Ç and Õ read as
+	// one Hangul syllable), but inside Latin words; East Asian text
+	// meets Latin words across a space or a mark.
+	latin int
 }
 
-// valid reports enough characters with at most one bad byte in 50.
+// valid reports enough characters, at most one bad byte in 50, and at
+// most one character in five touching a Latin letter.
 func (s mbStats) valid() bool {
-	return s.chars >= guessMinChars && s.invalid*50 <= s.chars
+	return s.chars >= guessMinChars && s.invalid*50 <= s.chars && s.latin*5 <= s.chars
 }
+
+// touchesLatin reports an ASCII letter just before the character b[i:j]
+// or just after it. last is where the character before ended: a trail
+// byte in the ASCII range (Shift_JIS and Big5 have them) is not a letter.
+func touchesLatin(b []byte, i, j, last int) bool {
+	return i > 0 && i != last && asciiLetter(b[i-1]) || j < len(b) && asciiLetter(b[j])
+}
+
+func asciiLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // fits reports a valid Japanese reading: at least one character in
 // kanaDiv is full-width kana (Japanese prose is a third to a half kana).
@@ -124,6 +168,7 @@ func (s mbStats) fits(kanaDiv int) bool {
 
 // scanSJIS reads b as Shift_JIS.
 func scanSJIS(b []byte) (s mbStats) {
+	last := -1 // where the last character ended
 	for i := 0; i < len(b); {
 		c := b[i]
 		switch {
@@ -134,6 +179,10 @@ func scanSJIS(b []byte) (s mbStats) {
 			// counted as kana, since Latin-1 capitals and ß are these
 			// bytes too.
 			s.chars++
+			if touchesLatin(b, i, i+1, last) {
+				s.latin++
+			}
+			last = i + 1
 			i++
 		case (0x81 <= c && c <= 0x9f || 0xe0 <= c && c <= 0xfc) && i+1 < len(b) && sjisTrail(b[i+1]):
 			t := b[i+1]
@@ -141,6 +190,10 @@ func scanSJIS(b []byte) (s mbStats) {
 			if c == 0x82 && t >= 0x9f || c == 0x83 && t <= 0x96 {
 				s.kana++
 			}
+			if touchesLatin(b, i, i+2, last) {
+				s.latin++
+			}
+			last = i + 2
 			i += 2
 		default:
 			s.invalid++
@@ -156,6 +209,7 @@ func sjisTrail(t byte) bool { return 0x40 <= t && t <= 0x7e || 0x80 <= t && t <=
 // two-byte form; EUC-JP adds 8E half-width kana and 8F three-byte
 // characters).
 func scanEUC(b []byte) (s mbStats) {
+	last := -1 // where the last character ended
 	for i := 0; i < len(b); {
 		c := b[i]
 		switch {
@@ -175,12 +229,24 @@ func scanEUC(b []byte) (s mbStats) {
 			if b[i+1] < 0xc0 {
 				s.lowTrail++
 			}
+			if touchesLatin(b, i, i+2, last) {
+				s.latin++
+			}
+			last = i + 2
 			i += 2
 		case c == 0x8e && i+1 < len(b) && 0xa1 <= b[i+1] && b[i+1] <= 0xdf:
 			s.chars++ // half-width katakana
+			if touchesLatin(b, i, i+2, last) {
+				s.latin++
+			}
+			last = i + 2
 			i += 2
 		case c == 0x8f && i+2 < len(b) && b[i+1] >= 0xa1 && b[i+2] >= 0xa1 && b[i+1] != 0xff && b[i+2] != 0xff:
 			s.chars++
+			if touchesLatin(b, i, i+3, last) {
+				s.latin++
+			}
+			last = i + 3
 			i += 3
 		default:
 			s.invalid++
@@ -192,6 +258,7 @@ func scanEUC(b []byte) (s mbStats) {
 
 // scanBig5 reads b as Big5.
 func scanBig5(b []byte) (s mbStats) {
+	last := -1 // where the last character ended
 	for i := 0; i < len(b); {
 		c := b[i]
 		switch {
@@ -205,6 +272,10 @@ func scanBig5(b []byte) (s mbStats) {
 			if b[i+1] < 0x80 {
 				s.lowTrail++
 			}
+			if touchesLatin(b, i, i+2, last) {
+				s.latin++
+			}
+			last = i + 2
 			i += 2
 			if i < len(b) && b[i] >= 0x81 {
 				s.run++

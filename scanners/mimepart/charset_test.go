@@ -51,6 +51,10 @@ func TestGuessCharset(t *testing.T) {
 		// Latin text stays Windows-1252, however its accents pair up.
 		{"german", charmap.Windows1252, "Sehr geehrte Damen und Herren, vielen Dank für Ihre Nachricht. Wir würden uns freuen, Sie in München begrüßen zu dürfen. Daß Sie kommen, ist schön. Größe, Straße, Grüße, Füße, Maß. Mit freundlichen Grüßen, Jürgen Müller", "windows-1252"},
 		{"french", charmap.Windows1252, "Bonjour, nous avons le plaisir de vous présenter notre sélection. Les élèves de l'école ont été très intéressés. À bientôt, François. « Déjà vu » — où êtes-vous ? Ça va, très bien.", "windows-1252"},
+		// Accented capitals pair up as EUC characters (Ç and Õ make a
+		// Hangul syllable), but inside Latin words.
+		{"portuguese-caps", charmap.Windows1252, "INFORMAÇÕES IMPORTANTES SOBRE PROMOÇÕES E AÇÕES: CONDIÇÕES, SELEÇÕES, ELEIÇÕES, NAÇÕES, OPÇÕES, LIGAÇÕES, RELAÇÕES, AÇÃO, ATENÇÃO", "windows-1252"},
+		{"french-caps", charmap.Windows1252, "ÉTÉ ÀÉÈ CRÈME BRÛLÉE À LA FRANÇAISE: ÉLÉGANCE, ÉTÉ ÉTERNEL, DÉJÀ ÉCRIT, CÔTÉ ÉCOLE, ÉVÉNEMENT", "windows-1252"},
 		{"degrees", charmap.Windows1252, "Températures: 21°C, 23°C, 25°C, 19°C, 18°C, 24°C, 22°C, 20°C, 17°C, 26°C; ±2°C ½ ¼ ¾ ¿Qué? ¡Sí!", "windows-1252"},
 		// Chinese with names and rarer characters (outside GB2312's
 		// first level), which a review found missed.
@@ -227,6 +231,10 @@ func FuzzGuessCharset(f *testing.F) {
 	f.Add([]byte("\x82\xa8\x90\xa2\x98\x62\x82\xc9\x82\xc8\x82\xc1\x82\xc4\x82\xa8\x82\xe8\x82\xdc\x82\xb7"))
 	f.Add([]byte("\xa4\xa4\xa4\xe5\xb4\xfa\xb8\xd5\xa4\xa4\xa4\xe5\xb4\xfa\xb8\xd5\x8f\xa1"))
 	f.Add([]byte("<meta charset=gb2312>\xc4\xfa\xba\xc3"))
+	// Found by fuzzing: bytes that pass the byte tests but are not
+	// assigned in the encoding (the decoder check now refuses them).
+	f.Add([]byte("\x8c\x8c\x8c\xb1\xd1\xd1\xd1\xd1\xd1\xd1\xd1\xd1"))
+	f.Add([]byte("\x82A\xc8\xc1\x82\xc4\x82A\x82\xe8\x82A\xc9"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cs := guessCharset(b)
 		switch cs {
