@@ -158,6 +158,17 @@ func touchesLatin(b []byte, i, j, last int) bool {
 	return i > 0 && i != last && asciiLetter(b[i-1]) || j < len(b) && asciiLetter(b[j])
 }
 
+// char counts the character b[i:i+n], notes where it ended in *last,
+// and returns the index after it.
+func (s *mbStats) char(b []byte, i, n int, last *int) int {
+	s.chars++
+	if touchesLatin(b, i, i+n, *last) {
+		s.latin++
+	}
+	*last = i + n
+	return i + n
+}
+
 func asciiLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // fits reports a valid Japanese reading: at least one character in
@@ -178,23 +189,13 @@ func scanSJIS(b []byte) (s mbStats) {
 			// Half-width katakana, which Japanese mail avoids; not
 			// counted as kana, since Latin-1 capitals and ß are these
 			// bytes too.
-			s.chars++
-			if touchesLatin(b, i, i+1, last) {
-				s.latin++
-			}
-			last = i + 1
-			i++
+			i = s.char(b, i, 1, &last)
 		case (0x81 <= c && c <= 0x9f || 0xe0 <= c && c <= 0xfc) && i+1 < len(b) && sjisTrail(b[i+1]):
 			t := b[i+1]
-			s.chars++
 			if c == 0x82 && t >= 0x9f || c == 0x83 && t <= 0x96 {
 				s.kana++
 			}
-			if touchesLatin(b, i, i+2, last) {
-				s.latin++
-			}
-			last = i + 2
-			i += 2
+			i = s.char(b, i, 2, &last)
 		default:
 			s.invalid++
 			i++
@@ -216,7 +217,6 @@ func scanEUC(b []byte) (s mbStats) {
 		case c < 0x80:
 			i++
 		case 0xa1 <= c && c <= 0xfe && i+1 < len(b) && 0xa1 <= b[i+1] && b[i+1] <= 0xfe:
-			s.chars++
 			switch {
 			case c == 0xa4 || c == 0xa5:
 				s.kana++
@@ -229,25 +229,11 @@ func scanEUC(b []byte) (s mbStats) {
 			if b[i+1] < 0xc0 {
 				s.lowTrail++
 			}
-			if touchesLatin(b, i, i+2, last) {
-				s.latin++
-			}
-			last = i + 2
-			i += 2
+			i = s.char(b, i, 2, &last)
 		case c == 0x8e && i+1 < len(b) && 0xa1 <= b[i+1] && b[i+1] <= 0xdf:
-			s.chars++ // half-width katakana
-			if touchesLatin(b, i, i+2, last) {
-				s.latin++
-			}
-			last = i + 2
-			i += 2
+			i = s.char(b, i, 2, &last) // half-width katakana
 		case c == 0x8f && i+2 < len(b) && b[i+1] >= 0xa1 && b[i+2] >= 0xa1 && b[i+1] != 0xff && b[i+2] != 0xff:
-			s.chars++
-			if touchesLatin(b, i, i+3, last) {
-				s.latin++
-			}
-			last = i + 3
-			i += 3
+			i = s.char(b, i, 3, &last)
 		default:
 			s.invalid++
 			i++
@@ -265,18 +251,13 @@ func scanBig5(b []byte) (s mbStats) {
 		case c < 0x80:
 			i++
 		case 0x81 <= c && c <= 0xfe && i+1 < len(b) && (0x40 <= b[i+1] && b[i+1] <= 0x7e || 0xa1 <= b[i+1] && b[i+1] <= 0xfe):
-			s.chars++
 			if 0xa1 <= c && c <= 0xc6 {
 				s.common++
 			}
 			if b[i+1] < 0x80 {
 				s.lowTrail++
 			}
-			if touchesLatin(b, i, i+2, last) {
-				s.latin++
-			}
-			last = i + 2
-			i += 2
+			i = s.char(b, i, 2, &last)
 			if i < len(b) && b[i] >= 0x81 {
 				s.run++
 			}
