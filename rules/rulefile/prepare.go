@@ -70,7 +70,7 @@ func Prepare(ctx context.Context, m *check.Message, content check.ContentLimits,
 			return nil, err
 		}
 		switch scan := raw[:min(len(raw), max8bitScan)]; {
-		case asciiCharset(p.Charset):
+		case mimepart.UndeclaredLabel(p.Charset):
 			if in.Undeclared8bit == "" {
 				in.Undeclared8bit = undeclared8bit(p, scan)
 			}
@@ -317,17 +317,6 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 // max8bitScan bounds the bytes of one part looked at for undeclared 8-bit
 // text.
 const max8bitScan = 64 << 10
-
-// asciiCharset reports whether a declared charset says US-ASCII, which is
-// also what no charset means (RFC 2046 §4.1.2).
-func asciiCharset(cs string) bool {
-	switch cs {
-	case "", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "unknown-8bit", "x-unknown":
-		// The "unknown" labels some gateways write declare nothing either.
-		return true
-	}
-	return false
-}
 
 // undeclared8bit reports a part whose text is 8-bit although its charset
 // says US-ASCII: at least 20 bytes with the high bit set, at least 5% of

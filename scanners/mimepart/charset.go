@@ -392,10 +392,10 @@ func htmlCharset(label string) string {
 	return name
 }
 
-// undeclaredLabel reports a charset label that says nothing of 8-bit
-// text: none, US-ASCII and its aliases, or the "unknown" labels some
-// gateways write. cs is lower case.
-func undeclaredLabel(cs string) bool {
+// UndeclaredLabel reports a charset label that says nothing of 8-bit
+// text: none, US-ASCII and its aliases (what no charset means, RFC 2046
+// §4.1.2), or the "unknown" labels some gateways write. cs is lower case.
+func UndeclaredLabel(cs string) bool {
 	switch cs {
 	case "", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "unknown-8bit", "x-unknown":
 		return true
@@ -410,7 +410,7 @@ func undeclaredLabel(cs string) bool {
 // otherwise DecodeText's guess.
 func (p *Part) Decode(raw []byte) []byte {
 	cs := p.Charset
-	if p.ContentType == "text/html" && undeclaredLabel(cs) {
+	if p.ContentType == "text/html" && UndeclaredLabel(cs) {
 		switch {
 		case bytes.HasPrefix(raw, utf8BOM):
 			// The byte order mark wins over a <meta>, as in browsers.

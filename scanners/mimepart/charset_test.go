@@ -2,7 +2,6 @@ package mimepart
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -122,11 +121,7 @@ func TestPartDecodeMetaCharset(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := "Content-Type: " + tc.ctype + "\r\n\r\n<html><head>" + tc.head + "</head><body><p>" + string(gb) + "</p></body></html>\r\n"
-			res, err := Walk(context.Background(), strings.NewReader(msg), int64(len(msg)), Limits{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Close()
+			res := walk(t, msg, Limits{})
 			s, err := res.Parts[0].Text(0)
 			if err != nil {
 				t.Fatal(err)
@@ -169,11 +164,7 @@ func TestMetaCharset(t *testing.T) {
 // and links from every check.
 func TestPartDecodeMetaUTF16(t *testing.T) {
 	msg := "Content-Type: text/html\r\n\r\n<html><head><meta charset=\"utf-16\"></head><body>Your account is suspended: <a href=\"http://phish.example/\">verify</a></body></html>\r\n"
-	res, err := Walk(context.Background(), strings.NewReader(msg), int64(len(msg)), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
+	res := walk(t, msg, Limits{})
 	s, err := res.Parts[0].Text(0)
 	if err != nil {
 		t.Fatal(err)
@@ -186,11 +177,7 @@ func TestPartDecodeMetaUTF16(t *testing.T) {
 func TestEncapsulated(t *testing.T) {
 	msg := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI\r\n" +
 		"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@y.example\r\nContent-Type: text/plain\r\n\r\nbegin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n--b--\r\n"
-	res, err := Walk(context.Background(), strings.NewReader(msg), int64(len(msg)), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
+	res := walk(t, msg, Limits{})
 	var got []string
 	for _, p := range res.Parts {
 		got = append(got, fmt.Sprintf("%s:%v", p.Path, p.Encapsulated))
@@ -201,11 +188,7 @@ func TestEncapsulated(t *testing.T) {
 	// A message whose own body is message/rfc822 is shown as that
 	// message: wrapping a body that way must not pass it off as a forward.
 	msg = "Content-Type: message/rfc822\r\n\r\nFrom: c@y.example\r\nContent-Type: text/html\r\n\r\n<img src=\"images/top.gif\">\r\n"
-	res2, err := Walk(context.Background(), strings.NewReader(msg), int64(len(msg)), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res2.Close()
+	res2 := walk(t, msg, Limits{})
 	if len(res2.Parts) != 1 || res2.Parts[0].Encapsulated {
 		t.Errorf("a wrapped body counted as an attached message: %+v", res2.Parts)
 	}
@@ -216,11 +199,7 @@ func TestEncapsulated(t *testing.T) {
 // mojibake that hides it from the rules.
 func TestPartDecodeBOM(t *testing.T) {
 	msg := "Content-Type: text/html\r\n\r\n\xef\xbb\xbf<html><head><meta charset=gb2312></head><body>代开发票</body></html>\r\n"
-	res, err := Walk(context.Background(), strings.NewReader(msg), int64(len(msg)), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
+	res := walk(t, msg, Limits{})
 	if s, _ := res.Parts[0].Text(0); !strings.Contains(s, "代开发票") {
 		t.Errorf("text %q", s)
 	}

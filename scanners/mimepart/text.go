@@ -53,7 +53,7 @@ func DecodeText(charset string, raw []byte) []byte {
 	switch {
 	case cs == "utf-8" || cs == "utf8":
 		return raw
-	case undeclaredLabel(cs):
+	case UndeclaredLabel(cs):
 		cs = ""
 	}
 	if cs == "" {

@@ -1,7 +1,6 @@
 package mimepart
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -27,11 +26,7 @@ func TestPartTextCharset(t *testing.T) {
 	msg := "Content-Type: multipart/alternative; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\n\x1b$B8+@Q=q$r$*Aw$j$7$^$9\x1b(B\r\n" +
 		"--b\r\nContent-Type: text/html; charset=shift_jis\r\n\r\n<p>\x8c\xa9\x90\xcf\x8f\x91</p>\r\n--b--\r\n"
-	res, err := Walk(context.Background(), strings.NewReader(msg), int64(len(msg)), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
+	res := walk(t, msg, Limits{})
 	var texts []string
 	for _, p := range res.Parts {
 		s, err := p.Text(0)
